@@ -1,0 +1,64 @@
+/**
+ * Builds every actor from source: `actors/<name>/*.c` → `actors/dist/<name>.wasm`, and each test
+ * fixture `test/fixtures/actors/<name>.c` → `test/fixtures/actors/dist/<name>.wasm`, with clang and
+ * wasi-libc. A module is rebuilt only when a source is newer than it. `--native` also builds
+ * `actors/<name>/*.c` for the host (`bench/.build/<name>.cgi`), for the classic-CGI baseline.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const CLANG = process.env['WEFT_CLANG'] ?? 'clang';
+const WASM_FLAGS = ['--target=wasm32-wasi', '-Oz', '-Wall', '-Wl,--strip-all'];
+
+function newest(files: string[]): number {
+  return Math.max(...files.map((f) => statSync(f).mtimeMs));
+}
+
+function build(sources: string[], out: string, flags: string[], compiler = CLANG): boolean {
+  if (existsSync(out) && statSync(out).mtimeMs >= newest(sources)) return false;
+  mkdirSync(dirname(out), { recursive: true });
+  execFileSync(compiler, [...flags, ...sources, '-o', out], { stdio: 'inherit' });
+  return true;
+}
+
+function checkClang(): void {
+  try {
+    execFileSync(CLANG, ['--version'], { stdio: 'ignore' });
+  } catch {
+    process.stderr.write(
+      `actors/build.ts: '${CLANG}' not found. Install the C-to-Wasm toolchain:\n` +
+        `  apt-get install -y clang lld wasi-libc libclang-rt-dev-wasm32\n`,
+    );
+    process.exit(1);
+  }
+}
+
+checkClang();
+const native = process.argv.includes('--native');
+let built = 0;
+const actorsDir = join(root, 'actors');
+for (const name of readdirSync(actorsDir).sort()) {
+  const dir = join(actorsDir, name);
+  if (name === 'dist' || !statSync(dir).isDirectory()) continue;
+  const sources = readdirSync(dir)
+    .filter((f) => f.endsWith('.c'))
+    .map((f) => join(dir, f));
+  if (sources.length === 0) continue;
+  if (build(sources, join(actorsDir, 'dist', `${name}.wasm`), WASM_FLAGS)) built++;
+  if (native) {
+    const cc = process.env['CC'] ?? 'cc';
+    build(sources, join(root, 'bench', '.build', `${name}.cgi`), ['-O2'], cc);
+  }
+}
+const fixtures = join(root, 'test', 'fixtures', 'actors');
+if (existsSync(fixtures)) {
+  for (const f of readdirSync(fixtures).sort()) {
+    if (!f.endsWith('.c')) continue;
+    const out = join(fixtures, 'dist', f.replace(/\.c$/, '.wasm'));
+    if (build([join(fixtures, f)], out, WASM_FLAGS)) built++;
+  }
+}
+process.stdout.write(`actors: ${built} module(s) built\n`);

@@ -1,0 +1,118 @@
+/**
+ * Starts a real nats-server with JetStream on 127.0.0.1 (`weft up` and the tests use it): writes a
+ * config into a state directory, waits for the ports file and a TCP connect, and stops only the
+ * process it started, by its PID.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { connect as tcpConnect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface NatsServerHandle {
+  url: string;
+  port: number;
+  pid: number;
+  dir: string;
+  /** SIGTERM, then SIGKILL after 5 s; removes a temporary state directory unless `keepDir`. */
+  stop(opts?: { keepDir?: boolean }): Promise<void>;
+  /** SIGKILL at once (crash tests). */
+  kill(): Promise<void>;
+}
+
+export interface NatsServerOptions {
+  /** Port to listen on; -1 (default) picks a free one. */
+  port?: number;
+  /** State directory (kept); default a new temporary one (removed on stop). */
+  dir?: string;
+  /** Binary (default NATS_SERVER_BIN or `nats-server` on PATH). */
+  bin?: string;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function startNatsServer(opts: NatsServerOptions = {}): Promise<NatsServerHandle> {
+  const bin = opts.bin ?? process.env['NATS_SERVER_BIN'] ?? 'nats-server';
+  const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), 'weft-nats-')));
+  await mkdir(dir, { recursive: true });
+  const conf = join(dir, 'nats.conf');
+  await writeFile(
+    conf,
+    [
+      `host: "127.0.0.1"`,
+      `port: ${opts.port ?? -1}`,
+      `http: "127.0.0.1:-1"`,
+      `ports_file_dir: "${dir}"`,
+      `jetstream: { store_dir: "${join(dir, 'js')}" }`,
+    ].join('\n'),
+  );
+  for (const f of await readdir(dir)) if (f.endsWith('.ports')) await rm(join(dir, f));
+  const child: ChildProcess = spawn(bin, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    if (stderr.length < 64 * 1024) stderr += d.toString();
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let spawnError: Error | undefined;
+  child.once('error', (e) => (spawnError = e));
+  const deadline = Date.now() + 15_000;
+  let port = 0;
+  while (port === 0) {
+    if (spawnError) {
+      throw new Error(
+        `cannot start ${bin}: ${spawnError.message}. Install it (apt-get install -y nats-server) or set NATS_SERVER_BIN`,
+      );
+    }
+    if (child.exitCode !== null) throw new Error(`nats-server exited: ${stderr.trim()}`);
+    if (Date.now() > deadline) throw new Error(`nats-server did not write its ports file in ${dir}`);
+    const files = (await readdir(dir)).filter((f) => f.endsWith('.ports'));
+    if (files.length > 0) {
+      const ports = JSON.parse(await readFile(join(dir, files[0]!), 'utf8')) as { nats: string[] };
+      port = Number(new URL(ports.nats[0]!).port);
+    } else {
+      await sleep(20);
+    }
+  }
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = tcpConnect({ host: '127.0.0.1', port }, () => {
+        s.end();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) break;
+    if (Date.now() > deadline) throw new Error(`nats-server does not accept connections on ${port}`);
+    await sleep(20);
+  }
+  const pid = child.pid!;
+  const signal = async (sig: NodeJS.Signals): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill(sig);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+    await exited;
+    clearTimeout(timer);
+  };
+  return {
+    url: `nats://127.0.0.1:${port}`,
+    port,
+    pid,
+    dir,
+    async stop(o) {
+      await signal('SIGTERM');
+      if (!o?.keepDir && opts.dir === undefined) await rm(dir, { recursive: true, force: true });
+    },
+    kill: () => signal('SIGKILL'),
+  };
+}
+
+/** True when nothing listens on 127.0.0.1:port. */
+export function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = tcpConnect({ host: '127.0.0.1', port }, () => {
+      s.end();
+      resolve(false);
+    });
+    s.once('error', () => resolve(true));
+  });
+}

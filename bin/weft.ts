@@ -1,0 +1,459 @@
+/**
+ * The weft CLI and composition root: flags and WEFT_* environment → options → host, gateway, or a
+ * command that talks to the lattice over NATS.
+ */
+import { readFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { nuid } from '@nats-io/transport-node';
+import { pino, type Logger } from 'pino';
+import { Host } from '../host/index.ts';
+import {
+  AppStore,
+  ArtifactStore,
+  ErrorCode,
+  RouteStore,
+  WeftError,
+  connectLattice,
+  deployApplication,
+  invoke,
+  parseManifest,
+  pushModuleFile,
+  undeployApplication,
+  type HostInventory,
+  type LatticeClient,
+  type HeaderPair,
+} from '../lattice/index.ts';
+import { Gateway } from '../providers/http-gateway/index.ts';
+import { portIsFree, startNatsServer, type NatsServerHandle } from './nats-server.ts';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const env = process.env;
+const DEFAULT_NATS = 'nats://127.0.0.1:4222';
+
+const HELP = `weft: a distributed WebAssembly actor mesh on NATS
+
+Usage: weft <command> [options]
+
+Run a lattice
+  up [--http-port P] [--nats URL]   NATS (unless --nats), a host, a gateway and the example app
+  host [--label k=v]... [--workers N] [--host-id ID]
+  gateway [--listen ADDR:PORT]
+
+Deploy and inspect
+  push FILE.wasm [--tag NAME:TAG]   store a module, print its digest
+  deploy FILE.yaml [--no-wait]      validate, push modules, store and place the application
+  undeploy NAME
+  app validate FILE.yaml            check a manifest without a lattice
+  get hosts|apps|actors|routes [--json]
+  call ACTOR [--method M] [--path P] [-H 'K: V']... [--data @FILE|TEXT] [-i]
+
+Global options
+  --nats URL[,URL]   NATS servers (env WEFT_NATS_URL, default ${DEFAULT_NATS})
+  --lattice NAME     lattice name (env WEFT_LATTICE, default "default")
+  --log-level L      pino level (env WEFT_LOG_LEVEL, default info for services, warn for commands)
+  -h, --help
+`;
+
+type Opts = ParseArgsConfig['options'];
+const GLOBAL: NonNullable<Opts> = {
+  nats: { type: 'string' },
+  lattice: { type: 'string' },
+  'log-level': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+};
+
+function parse(args: string[], options: NonNullable<Opts>) {
+  return parseArgs({ args, options: { ...GLOBAL, ...options }, allowPositionals: true, strict: true });
+}
+
+interface Common {
+  nats: string[];
+  lattice: string;
+  log: Logger;
+}
+
+function common(values: Record<string, unknown>, service: boolean): Common {
+  const nats = String(values['nats'] ?? env['WEFT_NATS_URL'] ?? DEFAULT_NATS)
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const lattice = String(values['lattice'] ?? env['WEFT_LATTICE'] ?? 'default');
+  const level = String(values['log-level'] ?? env['WEFT_LOG_LEVEL'] ?? (service ? 'info' : 'warn'));
+  const log = service ? pino({ level }) : pino({ level }, pino.destination(2));
+  return { nats, lattice, log };
+}
+
+async function withClient<T>(c: Common, fn: (client: LatticeClient) => Promise<T>): Promise<T> {
+  const client = await connectLattice({ servers: c.nats, lattice: c.lattice, name: 'weft-cli' });
+  try {
+    return await fn(client);
+  } finally {
+    await client.close();
+  }
+}
+
+function table(rows: Record<string, string | number>[], columns: string[]): string {
+  if (rows.length === 0) return '(none)';
+  const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => String(r[c] ?? '').length)));
+  const line = (cells: string[]) => cells.map((s, i) => s.padEnd(widths[i]!)).join('  ').trimEnd();
+  return [line(columns.map((c) => c.toUpperCase())), ...rows.map((r) => line(columns.map((c) => String(r[c] ?? ''))))].join('\n');
+}
+
+function print(s: string): void {
+  process.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
+}
+
+function progress(step: string, sent?: number, total?: number): void {
+  if (!process.stderr.isTTY) return;
+  const pct = sent !== undefined && total ? ` ${Math.floor((sent / total) * 100)}%` : '';
+  process.stderr.write(`\r\x1b[K${step}${pct}`);
+}
+
+function endProgress(): void {
+  if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
+}
+
+/** Wait until every actor of `app` runs on at least one host; returns the hosts per actor. */
+async function waitForActors(
+  client: LatticeClient,
+  actors: string[],
+  timeoutMs: number,
+): Promise<{ ready: boolean; failed: string[] }> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const hosts = await client.gather<HostInventory>(client.subjects.hostPing(), {}, 300);
+    const running = new Set<string>();
+    const failed: string[] = [];
+    for (const h of hosts) {
+      for (const a of h.actors) {
+        if (!actors.includes(a.name)) continue;
+        if (a.state === 'running') running.add(a.name);
+        if (a.state === 'failed') failed.push(`${a.name} on ${h.hostId}: ${a.error ?? 'failed'}`);
+      }
+    }
+    const missing = actors.filter((a) => !running.has(a));
+    progress(`waiting for ${missing.join(', ')} on ${hosts.length} host(s)`);
+    if (missing.length === 0) return { ready: true, failed };
+    if (Date.now() > deadline || (failed.length > 0 && hosts.length > 0 && missing.every((m) => failed.some((f) => f.startsWith(`${m} on`))))) {
+      return { ready: false, failed };
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function cmdDeploy(c: Common, file: string, wait: boolean): Promise<void> {
+  const path = resolve(file);
+  const text = await readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => {
+    throw new WeftError(ErrorCode.ManifestInvalid, `cannot read manifest ${file}: ${err.code ?? err.message}`);
+  });
+  const manifest = parseManifest(text, file);
+  await withClient(c, async (client) => {
+    const t0 = performance.now();
+    const app = await deployApplication(client, manifest, path, (e) => progress(e.step, e.sent, e.total));
+    endProgress();
+    print(`deployed ${app.name}@${app.version}: ${app.actors.map((a) => a.name).join(', ')}`);
+    if (!wait) return;
+    const r = await waitForActors(client, app.actors.map((a) => a.name), 30_000);
+    endProgress();
+    if (r.ready) print(`ready in ${Math.round(performance.now() - t0)} ms`);
+    else {
+      throw new WeftError(ErrorCode.NoHost, `not every actor is running yet${r.failed.length ? `:\n  ${r.failed.join('\n  ')}` : ' (is a host running? see weft get hosts)'}`);
+    }
+  });
+}
+
+async function cmdGet(c: Common, what: string | undefined, json: boolean): Promise<void> {
+  await withClient(c, async (client) => {
+    let rows: Record<string, string | number>[];
+    let data: unknown;
+    let columns: string[];
+    switch (what) {
+      case 'hosts': {
+        const hosts = await client.gather<HostInventory>(client.subjects.hostPing(), {});
+        data = hosts;
+        rows = hosts.map((h) => ({
+          id: h.hostId,
+          labels: Object.entries(h.labels).map(([k, v]) => `${k}=${v}`).join(','),
+          uptime: `${Math.round(h.uptimeMs / 1000)}s`,
+          actors: h.actors.length,
+          workers: h.workers,
+          inflight: h.actors.reduce((n, a) => n + a.inFlight, 0),
+        }));
+        columns = ['id', 'labels', 'uptime', 'actors', 'workers', 'inflight'];
+        break;
+      }
+      case 'apps': {
+        const apps = await (await AppStore.open(client)).list();
+        data = apps;
+        rows = apps.map((a) => ({ name: a.name, version: a.version, actors: a.actors.length, deployed: a.deployedAt }));
+        columns = ['name', 'version', 'actors', 'deployed'];
+        break;
+      }
+      case 'actors': {
+        const hosts = await client.gather<HostInventory>(client.subjects.hostPing(), {});
+        const list = hosts.flatMap((h) => h.actors.map((a) => ({ ...a, hostId: h.hostId })));
+        data = list;
+        rows = list.map((a) => ({
+          actor: a.name,
+          app: a.app,
+          host: a.hostId,
+          mode: a.mode,
+          state: a.state + (a.error ? ` (${a.error})` : ''),
+          invocations: a.invocations,
+          errors: a.errors,
+          module: a.module.slice(0, 19),
+        }));
+        columns = ['actor', 'app', 'host', 'mode', 'state', 'invocations', 'errors', 'module'];
+        break;
+      }
+      case 'routes': {
+        const routes = await (await RouteStore.open(client)).list();
+        data = routes;
+        rows = routes.map((r) => ({ host: r.host, path: r.path, app: r.app, actor: r.actor, timeout: `${r.limits.timeoutMs}ms` }));
+        columns = ['host', 'path', 'app', 'actor', 'timeout'];
+        break;
+      }
+      default:
+        throw new UsageError(`weft get: expected hosts, apps, actors or routes, got '${what ?? ''}'`);
+    }
+    print(json ? JSON.stringify(data, null, 2) : table(rows, columns));
+  });
+}
+
+async function cmdCall(c: Common, actor: string, v: Record<string, unknown>): Promise<number> {
+  const method = String(v['method'] ?? (v['data'] !== undefined ? 'POST' : 'GET')).toUpperCase();
+  const target = String(v['path'] ?? '/');
+  const q = target.indexOf('?');
+  const headers: HeaderPair[] = ((v['header'] as string[] | undefined) ?? []).map((h) => {
+    const i = h.indexOf(':');
+    if (i <= 0) throw new UsageError(`weft call: header '${h}' is not 'Name: value'`);
+    return [h.slice(0, i).trim(), h.slice(i + 1).trim()];
+  });
+  let body: Uint8Array = new Uint8Array(0);
+  const data = v['data'] as string | undefined;
+  if (data !== undefined) body = data.startsWith('@') ? await readFile(data.slice(1)) : new TextEncoder().encode(data);
+  return withClient(c, async (client) => {
+    const { reply, body: out } = await invoke(
+      client,
+      {
+        invocationId: nuid.next(),
+        actor,
+        head: {
+          method,
+          path: q < 0 ? target : target.slice(0, q),
+          query: q < 0 ? '' : target.slice(q + 1),
+          headers,
+          routePrefix: '',
+          remoteAddr: '127.0.0.1',
+          remotePort: 0,
+          scheme: 'http',
+          serverName: 'weft-call',
+          serverPort: 0,
+          protocol: 'HTTP/1.1',
+        },
+      },
+      body,
+      { timeoutMs: Number(v['timeout'] ?? 30_000), maxResponseBytes: 1024 * 1024 * 1024 },
+    );
+    if (v['include']) {
+      process.stdout.write(`HTTP/1.1 ${reply.head.status}\n${reply.head.headers.map(([k, val]) => `${k}: ${val}`).join('\n')}\n\n`);
+    }
+    process.stdout.write(out);
+    return reply.head.status >= 400 ? 1 : 0;
+  });
+}
+
+async function cmdUp(c: Common, v: Record<string, unknown>): Promise<void> {
+  let nats: NatsServerHandle | undefined;
+  let urls = c.nats;
+  if (v['nats'] === undefined && env['WEFT_NATS_URL'] === undefined) {
+    const port = (await portIsFree(4222)) ? 4222 : -1;
+    nats = await startNatsServer({ port, dir: join(root, '.weft', `nats-${port === -1 ? 'any' : port}`) });
+    urls = [nats.url];
+    c.log.info({ url: nats.url, pid: nats.pid }, 'nats-server started');
+  }
+  const host = new Host({ nats: urls, lattice: c.lattice, log: c.log });
+  const httpPort = Number(v['http-port'] ?? env['WEFT_HTTP_PORT'] ?? 8080);
+  const gateway = new Gateway({ nats: urls, lattice: c.lattice, log: c.log, port: httpPort });
+  let stopping = false;
+  const stop = async (sig: string) => {
+    if (stopping) return;
+    stopping = true;
+    c.log.info({ signal: sig }, 'stopping');
+    await gateway.stop().catch(() => undefined);
+    await host.stop().catch(() => undefined);
+    await nats?.stop({ keepDir: true });
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void stop('SIGINT'));
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+  try {
+    await host.start();
+    await gateway.start();
+    await gateway.connected();
+    const manifestFile = join(root, 'actors', 'app.yaml');
+    const manifest = parseManifest(await readFile(manifestFile, 'utf8'), manifestFile);
+    await withClient({ ...c, nats: urls }, async (client) => {
+      const app = await deployApplication(client, manifest, manifestFile);
+      const r = await waitForActors(client, app.actors.map((a) => a.name), 30_000);
+      if (!r.ready) throw new WeftError(ErrorCode.NoHost, `example application not ready: ${r.failed.join('; ')}`);
+    });
+    await new Promise((r) => setTimeout(r, 100));
+    print(
+      [
+        '',
+        `weft is up (lattice "${c.lattice}")`,
+        `  HTTP  ${gateway.url}/   try ${gateway.url}/hello?name=you`,
+        `  NATS  ${urls.join(',')}${nats ? '' : ' (external)'}`,
+        `  weft get hosts${nats && nats.port === 4222 ? '' : ` --nats ${urls[0]}`}`,
+        'Ctrl-C stops everything.',
+        '',
+      ].join('\n'),
+    );
+  } catch (err) {
+    await stop('error');
+    throw err;
+  }
+}
+
+class UsageError extends Error {}
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (!cmd || cmd === '-h' || cmd === '--help' || cmd === 'help') {
+    print(HELP);
+    return cmd ? 0 : 2;
+  }
+  switch (cmd) {
+    case 'up': {
+      const { values } = parse(rest, { 'http-port': { type: 'string' } });
+      await cmdUp(common(values, true), values);
+      return -1;
+    }
+    case 'host': {
+      const { values } = parse(rest, {
+        label: { type: 'string', multiple: true },
+        workers: { type: 'string' },
+        'host-id': { type: 'string' },
+      });
+      const c = common(values, true);
+      const labels: Record<string, string> = {};
+      for (const l of (values.label as string[] | undefined) ?? (env['WEFT_LABEL']?.split(',') ?? [])) {
+        const i = l.indexOf('=');
+        if (i <= 0) throw new UsageError(`--label expects k=v, got '${l}'`);
+        labels[l.slice(0, i)] = l.slice(i + 1);
+      }
+      const workers = values.workers ?? env['WEFT_WORKERS'];
+      const host = new Host({
+        nats: c.nats,
+        lattice: c.lattice,
+        log: c.log,
+        labels,
+        ...(workers === undefined ? {} : { workers: Number(workers) }),
+        ...((values['host-id'] ?? env['WEFT_HOST_ID']) === undefined ? {} : { hostId: String(values['host-id'] ?? env['WEFT_HOST_ID']) }),
+      });
+      await host.start();
+      const stop = async () => {
+        await host.stop();
+        process.exit(0);
+      };
+      process.once('SIGINT', () => void stop());
+      process.once('SIGTERM', () => void stop());
+      return -1;
+    }
+    case 'gateway': {
+      const { values } = parse(rest, { listen: { type: 'string' } });
+      const c = common(values, true);
+      const listen = String(values.listen ?? env['WEFT_LISTEN'] ?? '127.0.0.1:8080');
+      const i = listen.lastIndexOf(':');
+      const gateway = new Gateway({
+        nats: c.nats,
+        lattice: c.lattice,
+        log: c.log,
+        host: listen.slice(0, i).replace(/^\[|\]$/g, '') || '127.0.0.1',
+        port: Number(listen.slice(i + 1)),
+      });
+      await gateway.start();
+      const stop = async () => {
+        await gateway.stop();
+        process.exit(0);
+      };
+      process.once('SIGINT', () => void stop());
+      process.once('SIGTERM', () => void stop());
+      return -1;
+    }
+    case 'push': {
+      const { values, positionals } = parse(rest, { tag: { type: 'string' } });
+      const file = positionals[0];
+      if (!file) throw new UsageError('weft push: expected FILE.wasm');
+      const c = common(values, false);
+      await withClient(c, async (client) => {
+        const artifacts = await ArtifactStore.open(client);
+        const digest = await pushModuleFile(artifacts, file, (sent, total) => progress(`pushing ${file}`, sent, total));
+        endProgress();
+        const tag = values['tag'] as string | undefined;
+        if (tag) await artifacts.tag(tag, digest);
+        print(tag ? `${digest} (tagged ${tag})` : digest);
+      });
+      return 0;
+    }
+    case 'deploy': {
+      const { values, positionals } = parse(rest, { 'no-wait': { type: 'boolean' } });
+      if (!positionals[0]) throw new UsageError('weft deploy: expected FILE.yaml');
+      await cmdDeploy(common(values, false), positionals[0], !values['no-wait']);
+      return 0;
+    }
+    case 'undeploy': {
+      const { values, positionals } = parse(rest, {});
+      if (!positionals[0]) throw new UsageError('weft undeploy: expected NAME');
+      await withClient(common(values, false), (client) => undeployApplication(client, positionals[0]!));
+      print(`undeployed ${positionals[0]}`);
+      return 0;
+    }
+    case 'app': {
+      const { positionals } = parse(rest, {});
+      if (positionals[0] !== 'validate' || !positionals[1]) throw new UsageError('weft app validate FILE.yaml');
+      const file = positionals[1];
+      const m = parseManifest(await readFile(file, 'utf8'), file);
+      print(`${file}: valid (${m.metadata.name}@${m.metadata.version}, ${m.spec.actors.length} actor(s))`);
+      return 0;
+    }
+    case 'get': {
+      const { values, positionals } = parse(rest, { json: { type: 'boolean' } });
+      await cmdGet(common(values, false), positionals[0], values.json === true);
+      return 0;
+    }
+    case 'call': {
+      const { values, positionals } = parse(rest, {
+        method: { type: 'string', short: 'X' },
+        path: { type: 'string' },
+        header: { type: 'string', short: 'H', multiple: true },
+        data: { type: 'string', short: 'd' },
+        include: { type: 'boolean', short: 'i' },
+        timeout: { type: 'string' },
+      });
+      if (!positionals[0]) throw new UsageError('weft call: expected ACTOR');
+      return cmdCall(common(values, false), positionals[0], values as Record<string, unknown>);
+    }
+    default:
+      throw new UsageError(`unknown command '${cmd}' (see weft --help)`);
+  }
+}
+
+try {
+  const code = await main(process.argv.slice(2));
+  if (code >= 0) process.exit(code);
+} catch (err) {
+  if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    process.stderr.write(`weft: ${(err as Error).message}\n`);
+    process.exit(2);
+  }
+  if (err instanceof WeftError) {
+    process.stderr.write(`weft: ${err.message}\n  (${err.code})\n`);
+    process.exit(1);
+  }
+  process.stderr.write(`weft: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+}

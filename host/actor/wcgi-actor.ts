@@ -1,0 +1,193 @@
+/**
+ * One WCGI actor on this host: admission (in flight + queued bounded by the manifest's limits),
+ * CGI variables in, a fresh instance per request on the worker pool, the CGI response parsed and
+ * re-serialized, every failure mapped to a code the gateway turns into a status.
+ */
+import type { Logger } from 'pino';
+import {
+  ErrorCode,
+  WeftError,
+  type HttpRequestHead,
+  type HttpResponseHead,
+  type ResolvedActor,
+} from '../../lattice/index.ts';
+import { buildCgiEnv, parseCgiResponse } from '../wcgi/index.ts';
+import type { LoadTreeMsg } from './worker-protocol.ts';
+import type { WorkerPool } from './worker-pool.ts';
+
+export const SERVER_SOFTWARE = 'weft/0.1.0';
+/** stderr kept per invocation for logs. */
+const STDERR_LIMIT_BYTES = 64 * 1024;
+/** stderr excerpt put in a log line. */
+const STDERR_LOG_CHARS = 2_000;
+
+export interface LoadedModule {
+  key: string;
+  module: WebAssembly.Module;
+}
+
+export interface LoadedTree {
+  key: string;
+  guest: string;
+  entries: LoadTreeMsg['entries'];
+}
+
+export interface ActorStats {
+  invocations: number;
+  errors: number;
+  inFlight: number;
+}
+
+export interface InvokeResult {
+  head: HttpResponseHead;
+  body: Uint8Array;
+  startUs: number;
+  runUs: number;
+}
+
+export class WcgiActor {
+  readonly app: string;
+  readonly spec: ResolvedActor;
+  readonly module: LoadedModule;
+  readonly trees: LoadedTree[];
+  readonly stats: ActorStats = { invocations: 0, errors: 0, inFlight: 0 };
+  readonly #pool: WorkerPool;
+  readonly #log: Logger;
+  readonly #treeRefs: { key: string; entries: LoadTreeMsg['entries'] }[];
+  readonly #preopens: { guestPath: string; treeKey: string }[];
+
+  constructor(opts: {
+    app: string;
+    spec: ResolvedActor;
+    module: LoadedModule;
+    trees: LoadedTree[];
+    pool: WorkerPool;
+    log: Logger;
+  }) {
+    this.app = opts.app;
+    this.spec = opts.spec;
+    this.module = opts.module;
+    this.trees = opts.trees;
+    this.#pool = opts.pool;
+    this.#log = opts.log;
+    this.#treeRefs = opts.trees.map((t) => ({ key: t.key, entries: t.entries }));
+    this.#preopens = opts.trees.map((t) => ({ guestPath: t.guest, treeKey: t.key }));
+  }
+
+  /**
+   * Run one request. Throws WeftError: Overloaded (503) when in-flight + queued exceed
+   * maxConcurrency + maxQueue, Timeout (504), ActorTrap (500), ResponseTooLarge (502),
+   * ActorExited (502), BadCgiResponse (502), BadRequest (400, unusable request headers).
+   */
+  async invoke(
+    head: HttpRequestHead,
+    body: Uint8Array,
+    invocationId: string,
+    deadline: number,
+  ): Promise<InvokeResult> {
+    const { limits } = this.spec;
+    if (this.stats.inFlight >= limits.maxConcurrency + limits.maxQueue) {
+      throw new WeftError(
+        ErrorCode.Overloaded,
+        `actor '${this.spec.name}' has ${this.stats.inFlight} requests in flight (limits.maxConcurrency ${limits.maxConcurrency} + limits.maxQueue ${limits.maxQueue})`,
+        { details: { inFlight: this.stats.inFlight } },
+      );
+    }
+    this.stats.inFlight++;
+    this.stats.invocations++;
+    const log = this.#log.child({ invocationId });
+    try {
+      return await this.#run(head, body, invocationId, deadline, log);
+    } catch (err) {
+      this.stats.errors++;
+      throw err;
+    } finally {
+      this.stats.inFlight--;
+    }
+  }
+
+  async #run(
+    head: HttpRequestHead,
+    body: Uint8Array,
+    invocationId: string,
+    deadline: number,
+    log: Logger,
+  ): Promise<InvokeResult> {
+    const { limits } = this.spec;
+    const env = buildCgiEnv(head, {
+      bodyLength: body.length,
+      serverSoftware: SERVER_SOFTWARE,
+      actorEnv: this.spec.env,
+      extra: { X_WEFT_INVOCATION_ID: invocationId },
+    });
+    const r = await this.#pool.run({
+      moduleKey: this.module.key,
+      module: this.module.module,
+      trees: this.#treeRefs,
+      preopens: this.#preopens,
+      args: [this.spec.name, ...this.spec.args],
+      env,
+      stdin: body,
+      stdoutLimitBytes: limits.maxResponseBytes + 64 * 1024,
+      stderrLimitBytes: STDERR_LIMIT_BYTES,
+      deadline,
+      timeoutMs: limits.timeoutMs,
+    });
+    const stderr = r.stderr.length ? new TextDecoder().decode(r.stderr).slice(0, STDERR_LOG_CHARS) : '';
+    if (stderr) log.info({ stderr, truncated: r.stderrTruncated }, 'actor stderr');
+    const details = { invocationId, exitCode: r.exitCode };
+    if (r.failure) {
+      switch (r.failure.kind) {
+        case 'trap':
+          log.error({ trap: r.failure.message }, 'actor trapped');
+          throw new WeftError(ErrorCode.ActorTrap, `actor '${this.spec.name}' trapped: ${r.failure.message}`, {
+            details,
+          });
+        case 'output-limit':
+          log.warn({ limitBytes: limits.maxResponseBytes }, 'actor output over its limit');
+          throw new WeftError(
+            ErrorCode.ResponseTooLarge,
+            `actor '${this.spec.name}' wrote more than ${limits.maxResponseBytes} bytes (limits.maxResponseBytes)`,
+            { details: { ...details, limitBytes: limits.maxResponseBytes } },
+          );
+        case 'instantiate':
+          log.error({ reason: r.failure.message }, 'actor instance could not start');
+          throw new WeftError(ErrorCode.ActorTrap, `actor '${this.spec.name}' could not start: ${r.failure.message}`, {
+            details,
+          });
+      }
+    }
+    let parsed;
+    try {
+      parsed = parseCgiResponse(r.stdout, { method: head.method });
+    } catch (err) {
+      if (r.exitCode !== 0) {
+        log.warn({ exitCode: r.exitCode, stderr }, 'actor exited before a response');
+        throw new WeftError(
+          ErrorCode.ActorExited,
+          `actor '${this.spec.name}' exited with code ${r.exitCode} before writing a response`,
+          { details },
+        );
+      }
+      const reason = err instanceof WeftError ? err.message : String(err);
+      log.warn({ reason }, 'actor wrote a malformed CGI response');
+      throw new WeftError(ErrorCode.BadCgiResponse, `actor '${this.spec.name}' wrote a malformed CGI response: ${reason}`, {
+        details: { ...details, ...(err instanceof WeftError ? err.details : {}) },
+      });
+    }
+    if (parsed.body.length > limits.maxResponseBytes) {
+      throw new WeftError(
+        ErrorCode.ResponseTooLarge,
+        `actor '${this.spec.name}' answered ${parsed.body.length} bytes, over limits.maxResponseBytes ${limits.maxResponseBytes}`,
+        { details: { ...details, limitBytes: limits.maxResponseBytes } },
+      );
+    }
+    if (r.exitCode !== 0) log.warn({ exitCode: r.exitCode }, 'actor exited non-zero after a complete response');
+    return {
+      head: { status: parsed.status, headers: parsed.headers },
+      body: parsed.body,
+      startUs: r.startUs,
+      runUs: r.runUs,
+    };
+  }
+}

@@ -1,0 +1,175 @@
+/**
+ * A fixed set of worker threads running WCGI jobs, one job per worker at a time, FIFO. Every job
+ * has a deadline: a job still queued then is dropped, a job still running then has its worker
+ * terminated (the only way to stop a guest in an endless loop) and replaced.
+ */
+import { Worker } from 'node:worker_threads';
+import type { Logger } from 'pino';
+import { ErrorCode, TimeoutError, WeftError } from '../../lattice/index.ts';
+import type { LoadTreeMsg, RunMsg, RunResultMsg, ToWorker } from './worker-protocol.ts';
+
+const WORKER_URL = new URL('./wcgi-worker.ts', import.meta.url);
+
+export interface PoolJob {
+  moduleKey: string;
+  module: WebAssembly.Module;
+  trees: { key: string; entries: LoadTreeMsg['entries'] }[];
+  args: string[];
+  env: Record<string, string>;
+  stdin: Uint8Array;
+  stdoutLimitBytes: number;
+  stderrLimitBytes: number;
+  preopens: { guestPath: string; treeKey: string }[];
+  /** `Date.now()` value after which the job fails with WEFT_ERR_TIMEOUT. */
+  deadline: number;
+  timeoutMs: number;
+}
+
+interface Pending {
+  job: PoolJob;
+  resolve(r: RunResultMsg): void;
+  reject(e: unknown): void;
+  timer?: NodeJS.Timeout;
+  jobId: number;
+}
+
+interface Slot {
+  worker: Worker;
+  loaded: Set<string>;
+  current: Pending | undefined;
+}
+
+export class WorkerPool {
+  readonly size: number;
+  readonly #log: Logger;
+  readonly #slots: Slot[] = [];
+  readonly #queue: Pending[] = [];
+  #nextJobId = 1;
+  #closed = false;
+  /** Workers replaced after a timeout or crash (for status and tests). */
+  replaced = 0;
+
+  constructor(opts: { size: number; log: Logger }) {
+    this.size = opts.size;
+    this.#log = opts.log;
+    for (let i = 0; i < opts.size; i++) this.#slots.push(this.#spawn());
+  }
+
+  get queued(): number {
+    return this.#queue.length;
+  }
+  get busy(): number {
+    return this.#slots.filter((s) => s.current).length;
+  }
+
+  run(job: PoolJob): Promise<RunResultMsg> {
+    if (this.#closed) return Promise.reject(new WeftError(ErrorCode.Internal, 'host is stopping'));
+    return new Promise<RunResultMsg>((resolve, reject) => {
+      const p: Pending = { job, resolve, reject, jobId: this.#nextJobId++ };
+      const remaining = job.deadline - Date.now();
+      p.timer = setTimeout(() => this.#expire(p), Math.max(0, remaining));
+      this.#queue.push(p);
+      this.#pump();
+    });
+  }
+
+  /** Drop a module or tree from every worker's cache. */
+  forget(key: string): void {
+    for (const s of this.#slots) {
+      if (s.loaded.delete(key)) s.worker.postMessage({ type: 'forget', key } satisfies ToWorker);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const p of this.#queue.splice(0)) {
+      clearTimeout(p.timer);
+      p.reject(new WeftError(ErrorCode.Internal, 'host is stopping'));
+    }
+    await Promise.all(this.#slots.map((s) => s.worker.terminate()));
+  }
+
+  #spawn(): Slot {
+    const worker = new Worker(WORKER_URL);
+    const slot: Slot = { worker, loaded: new Set(), current: undefined };
+    worker.on('message', (msg: RunResultMsg) => {
+      const p = slot.current;
+      if (!p || p.jobId !== msg.jobId) return;
+      clearTimeout(p.timer);
+      slot.current = undefined;
+      p.resolve(msg);
+      this.#pump();
+    });
+    worker.on('error', (err) => {
+      this.#log.error({ err }, 'WCGI worker failed');
+      this.#replace(slot, new WeftError(ErrorCode.Internal, `worker failed: ${err.message}`));
+    });
+    worker.on('exit', (code) => {
+      if (this.#closed || !this.#slots.includes(slot)) return;
+      this.#log.error({ code }, 'WCGI worker exited');
+      this.#replace(slot, new WeftError(ErrorCode.Internal, `worker exited with code ${code}`));
+    });
+    worker.unref();
+    return slot;
+  }
+
+  #replace(slot: Slot, reason: unknown): void {
+    const i = this.#slots.indexOf(slot);
+    if (i < 0) return;
+    const p = slot.current;
+    slot.current = undefined;
+    void slot.worker.terminate();
+    this.replaced++;
+    if (!this.#closed) this.#slots[i] = this.#spawn();
+    if (p) {
+      clearTimeout(p.timer);
+      p.reject(reason);
+    }
+    this.#pump();
+  }
+
+  #expire(p: Pending): void {
+    const err = new TimeoutError(`invocation exceeded its timeout of ${p.job.timeoutMs} ms`, {
+      details: { timeoutMs: p.job.timeoutMs },
+    });
+    const qi = this.#queue.indexOf(p);
+    if (qi >= 0) {
+      this.#queue.splice(qi, 1);
+      p.reject(err);
+      return;
+    }
+    const slot = this.#slots.find((s) => s.current === p);
+    if (slot) this.#replace(slot, err);
+  }
+
+  #pump(): void {
+    for (const slot of this.#slots) {
+      if (slot.current) continue;
+      const p = this.#queue.shift();
+      if (!p) return;
+      slot.current = p;
+      const { job } = p;
+      if (!slot.loaded.has(job.moduleKey)) {
+        slot.worker.postMessage({ type: 'module', key: job.moduleKey, module: job.module } satisfies ToWorker);
+        slot.loaded.add(job.moduleKey);
+      }
+      for (const t of job.trees) {
+        if (slot.loaded.has(t.key)) continue;
+        slot.worker.postMessage({ type: 'tree', key: t.key, entries: t.entries } satisfies ToWorker);
+        slot.loaded.add(t.key);
+      }
+      const msg: RunMsg = {
+        type: 'run',
+        jobId: p.jobId,
+        moduleKey: job.moduleKey,
+        args: job.args,
+        env: job.env,
+        stdin: job.stdin,
+        stdoutLimitBytes: job.stdoutLimitBytes,
+        stderrLimitBytes: job.stderrLimitBytes,
+        preopens: job.preopens,
+      };
+      slot.worker.postMessage(msg);
+    }
+  }
+}

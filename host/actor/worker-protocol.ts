@@ -1,0 +1,46 @@
+/** Messages between the host's main thread and its WCGI worker threads. */
+
+export interface LoadModuleMsg {
+  type: 'module';
+  key: string;
+  module: WebAssembly.Module;
+}
+
+export interface LoadTreeMsg {
+  type: 'tree';
+  key: string;
+  entries: ({ path: string; data: Uint8Array } | { path: string; dir: true })[];
+}
+
+export interface RunMsg {
+  type: 'run';
+  jobId: number;
+  moduleKey: string;
+  args: string[];
+  env: Record<string, string>;
+  stdin: Uint8Array;
+  stdoutLimitBytes: number;
+  stderrLimitBytes: number;
+  preopens: { guestPath: string; treeKey: string }[];
+}
+
+export type ToWorker = LoadModuleMsg | LoadTreeMsg | RunMsg | { type: 'forget'; key: string };
+
+export type RunFailure =
+  | { kind: 'trap'; message: string }
+  | { kind: 'output-limit'; limitBytes: number }
+  | { kind: 'instantiate'; message: string };
+
+export interface RunResultMsg {
+  type: 'result';
+  jobId: number;
+  exitCode: number;
+  stdout: Uint8Array;
+  stderr: Uint8Array;
+  stderrTruncated: boolean;
+  /** Context + instance creation, microseconds. */
+  startUs: number;
+  /** `_start` until return or exit, microseconds. */
+  runUs: number;
+  failure?: RunFailure;
+}

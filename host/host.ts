@@ -1,0 +1,291 @@
+/**
+ * `weft host`: joins a lattice, announces itself, heartbeats its inventory, answers ping and get,
+ * and runs every actor of every deployed application (placement by spread and a scheduler come
+ * later; here each host is eligible for every actor). Modules come from the artifact store and
+ * are compiled once per digest and memory cap.
+ */
+import { availableParallelism, hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type { Subscription } from '@nats-io/transport-node';
+import type { Logger } from 'pino';
+import {
+  AppStore,
+  ArtifactStore,
+  ErrorCode,
+  EventType,
+  Header,
+  HostVerb,
+  WeftError,
+  attachBody,
+  connectLattice,
+  receiveBody,
+  unpack,
+  type DeployedApp,
+  type HostInventory,
+  type InvokeReply,
+  type InvokeRequest,
+  type LatticeClient,
+  type ResolvedActor,
+} from '../lattice/index.ts';
+import { capMemory } from './actor/memory-limit.ts';
+import { WcgiActor, type LoadedModule, type LoadedTree } from './actor/wcgi-actor.ts';
+import { WorkerPool } from './actor/worker-pool.ts';
+
+export const DEFAULT_HEARTBEAT_MS = 2_000;
+/** How long a reply body stays offered for pulling (ms). */
+const REPLY_STREAM_TTL_MS = 60_000;
+
+export interface HostOptions {
+  nats: string | string[];
+  lattice: string;
+  log: Logger;
+  hostId?: string;
+  labels?: Record<string, string>;
+  /** Worker threads for WCGI instances (default: available cores). */
+  workers?: number;
+  heartbeatMs?: number;
+}
+
+interface Running {
+  app: string;
+  spec: ResolvedActor;
+  /** JSON of the spec it was started with: a change means restart. */
+  fingerprint: string;
+  state: 'starting' | 'running' | 'failed';
+  error?: string;
+  actor?: WcgiActor;
+  subs: Subscription[];
+}
+
+export function newHostId(): string {
+  return `H${randomBytes(8).toString('hex').toUpperCase()}`;
+}
+
+export class Host {
+  readonly hostId: string;
+  readonly labels: Record<string, string>;
+  readonly #opts: HostOptions;
+  readonly #log: Logger;
+  readonly #startedAt = new Date();
+  #client!: LatticeClient;
+  #artifacts!: ArtifactStore;
+  #apps!: AppStore;
+  #pool!: WorkerPool;
+  #subs: Subscription[] = [];
+  #watch: { stop(): void } | undefined;
+  #heartbeat: NodeJS.Timeout | undefined;
+  /** Actors by name (names are unique in a lattice). */
+  readonly #running = new Map<string, Running>();
+  /** Compiled modules by digest and memory cap: compile each once. */
+  readonly #compiled = new Map<string, Promise<LoadedModule>>();
+  /** Serializes reconciles so that two quick deploys apply in order. */
+  #reconciling: Promise<void> = Promise.resolve();
+
+  constructor(opts: HostOptions) {
+    this.#opts = opts;
+    this.hostId = opts.hostId ?? newHostId();
+    this.labels = { hostname: hostname(), ...opts.labels };
+    this.#log = opts.log.child({ component: 'host', hostId: this.hostId });
+  }
+
+  get client(): LatticeClient {
+    return this.#client;
+  }
+
+  async start(): Promise<void> {
+    this.#client = await connectLattice({
+      servers: this.#opts.nats,
+      lattice: this.#opts.lattice,
+      name: `weft-host-${this.hostId}`,
+    });
+    this.#pool = new WorkerPool({ size: this.#opts.workers ?? availableParallelism(), log: this.#log });
+    this.#artifacts = await ArtifactStore.open(this.#client);
+    this.#apps = await AppStore.open(this.#client);
+    const s = this.#client.subjects;
+    this.#subs.push(
+      this.#client.serve(s.hostPing(), () => this.inventory()),
+      this.#client.serve(s.hostCtl(this.hostId, HostVerb.Get), () => this.inventory()),
+    );
+    this.#watch = await this.#apps.watch((name, app) => {
+      this.#reconciling = this.#reconciling.then(() => this.#reconcileApp(name, app));
+    });
+    const beat = this.#opts.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
+    this.#heartbeat = setInterval(() => {
+      this.#client.publish(s.event(EventType.HostHeartbeat), this.inventory());
+    }, beat);
+    this.#heartbeat.unref();
+    this.#client.publish(s.event(EventType.HostStarted), this.inventory());
+    this.#log.info({ lattice: this.#opts.lattice, labels: this.labels, workers: this.#pool.size }, 'host started');
+  }
+
+  /** Wait until the reconciles queued so far have been applied (tests, `weft up`). */
+  async settled(): Promise<void> {
+    await this.#reconciling;
+  }
+
+  inventory(): HostInventory {
+    return {
+      hostId: this.hostId,
+      lattice: this.#opts.lattice,
+      hostname: hostname(),
+      labels: this.labels,
+      version: '0.1.0',
+      startedAt: this.#startedAt.toISOString(),
+      uptimeMs: Date.now() - this.#startedAt.getTime(),
+      workers: this.#pool?.size ?? 0,
+      actors: [...this.#running.values()].map((r) => ({
+        app: r.app,
+        name: r.spec.name,
+        module: r.spec.module,
+        mode: r.spec.mode,
+        state: r.state,
+        ...(r.error === undefined ? {} : { error: r.error }),
+        invocations: r.actor?.stats.invocations ?? 0,
+        errors: r.actor?.stats.errors ?? 0,
+        inFlight: r.actor?.stats.inFlight ?? 0,
+      })),
+    };
+  }
+
+  /** Stop taking invocations, let those in flight finish, announce, disconnect. */
+  async stop(): Promise<void> {
+    clearInterval(this.#heartbeat);
+    this.#watch?.stop();
+    await this.#reconciling.catch(() => undefined);
+    const drains = [...this.#running.values()].flatMap((r) => r.subs.map((sub) => sub.drain()));
+    await Promise.allSettled(drains);
+    this.#client.publish(this.#client.subjects.event(EventType.HostStopped), {
+      hostId: this.hostId,
+    });
+    for (const sub of this.#subs) sub.unsubscribe();
+    await this.#pool.close();
+    await this.#client.close();
+    this.#log.info('host stopped');
+  }
+
+  async #reconcileApp(name: string, app: DeployedApp | undefined): Promise<void> {
+    const wanted = new Map((app?.actors ?? []).map((a) => [a.name, a]));
+    for (const [actorName, r] of this.#running) {
+      if (r.app !== name) continue;
+      const spec = wanted.get(actorName);
+      if (!spec || JSON.stringify(spec) !== r.fingerprint) await this.#stopActor(actorName);
+    }
+    for (const spec of wanted.values()) {
+      if (this.#running.has(spec.name)) continue;
+      if (spec.mode !== 'wcgi') {
+        this.#running.set(spec.name, {
+          app: name,
+          spec,
+          fingerprint: JSON.stringify(spec),
+          state: 'failed',
+          error: `mode '${spec.mode}' is not supported by this host yet`,
+          subs: [],
+        });
+        continue;
+      }
+      await this.#startActor(name, spec);
+    }
+  }
+
+  async #startActor(app: string, spec: ResolvedActor): Promise<void> {
+    const r: Running = { app, spec, fingerprint: JSON.stringify(spec), state: 'starting', subs: [] };
+    this.#running.set(spec.name, r);
+    const log = this.#log.child({ actor: spec.name, app });
+    const t0 = performance.now();
+    try {
+      const module = await this.#loadModule(spec);
+      const trees: LoadedTree[] = [];
+      for (const f of spec.files) {
+        const bundle = unpack<{ entries: LoadedTree['entries'] }>(await this.#artifacts.get(f.digest));
+        trees.push({ key: f.digest, guest: f.guest, entries: bundle.entries });
+      }
+      if (this.#running.get(spec.name) !== r) return; // replaced while loading
+      const actor = new WcgiActor({ app, spec, module, trees, pool: this.#pool, log });
+      r.actor = actor;
+      const s = this.#client.subjects;
+      const handler = (body: unknown, msg: import('@nats-io/transport-node').Msg) =>
+        this.#invoke(actor, body as InvokeRequest, msg.headers?.get(Header.Deadline));
+      r.subs.push(
+        this.#client.serve(s.rpc(spec.name), handler, { queue: spec.name }),
+        this.#client.serve(s.rpcHost(spec.name, this.hostId), handler),
+      );
+      await this.#client.nc.flush();
+      r.state = 'running';
+      this.#client.publish(s.event(EventType.ActorStarted), { hostId: this.hostId, app, actor: spec.name });
+      log.info({ module: spec.module, ms: Math.round(performance.now() - t0) }, 'actor started');
+    } catch (err) {
+      r.state = 'failed';
+      r.error = (err as Error).message;
+      this.#client.publish(this.#client.subjects.event(EventType.ActorFailed), {
+        hostId: this.hostId,
+        app,
+        actor: spec.name,
+        error: r.error,
+      });
+      log.error({ err: r.error }, 'actor failed to start');
+    }
+  }
+
+  async #stopActor(name: string): Promise<void> {
+    const r = this.#running.get(name);
+    if (!r) return;
+    this.#running.delete(name);
+    await Promise.allSettled(r.subs.map((s) => s.drain()));
+    this.#client.publish(this.#client.subjects.event(EventType.ActorStopped), {
+      hostId: this.hostId,
+      app: r.app,
+      actor: name,
+    });
+    this.#log.info({ actor: name, app: r.app }, 'actor stopped');
+  }
+
+  #loadModule(spec: ResolvedActor): Promise<LoadedModule> {
+    const key = `${spec.module}@${spec.limits.memoryMiB}`;
+    let p = this.#compiled.get(key);
+    if (!p) {
+      p = (async () => {
+        const bytes = await this.#artifacts.get(spec.module);
+        const capped = capMemory(bytes, spec.limits.memoryMiB, `actor '${spec.name}' (${spec.module})`);
+        return { key, module: await WebAssembly.compile(capped) };
+      })();
+      this.#compiled.set(key, p);
+      p.catch(() => this.#compiled.delete(key));
+    }
+    return p;
+  }
+
+  async #invoke(actor: WcgiActor, req: InvokeRequest, deadlineHeader: string | undefined): Promise<InvokeReply> {
+    const { limits } = actor.spec;
+    const callerDeadline = Number(deadlineHeader);
+    const ownDeadline = Date.now() + limits.timeoutMs;
+    const deadline = Number.isFinite(callerDeadline) ? Math.min(callerDeadline, ownDeadline) : ownDeadline;
+    try {
+      const body = await receiveBody(this.#client, req, {
+        timeoutMs: limits.timeoutMs,
+        maxBytes: limits.maxRequestBytes,
+        tooLarge: ErrorCode.RequestTooLarge,
+      });
+      if (body.length > limits.maxRequestBytes) {
+        throw new WeftError(ErrorCode.RequestTooLarge, `request body over ${limits.maxRequestBytes} bytes`);
+      }
+      const res = await actor.invoke(req.head, body, req.invocationId, deadline);
+      return {
+        head: res.head,
+        ...attachBody(this.#client, res.body, REPLY_STREAM_TTL_MS),
+        hostId: this.hostId,
+        timing: { startUs: res.startUs, runUs: res.runUs },
+      };
+    } catch (err) {
+      // Tie the error to this invocation and host, keeping its code.
+      if (err instanceof WeftError) {
+        throw new WeftError(err.code, err.message, {
+          details: { ...err.details, invocationId: req.invocationId, hostId: this.hostId },
+        });
+      }
+      this.#log.error({ err, invocationId: req.invocationId }, 'invocation failed');
+      throw new WeftError(ErrorCode.Internal, 'internal host error', {
+        details: { invocationId: req.invocationId, hostId: this.hostId },
+      });
+    }
+  }
+}

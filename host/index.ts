@@ -1,0 +1,3 @@
+/** The host: runs actors for a lattice. */
+export { Host, newHostId, DEFAULT_HEARTBEAT_MS } from './host.ts';
+export type { HostOptions } from './host.ts';

@@ -1,0 +1,120 @@
+/**
+ * Per-context state: the fd table, stdio buffers, argv/environ and the exit status. Everything
+ * shared between contexts (trees, constants, import signatures) lives elsewhere, so building a
+ * context is a handful of small allocations.
+ */
+import {
+  RIGHTS_ALL,
+  RIGHTS_DIR,
+  RIGHTS_STDIN,
+  RIGHTS_STDOUT,
+} from './constants.ts';
+import { GuestMemory } from './memory.ts';
+import { OutputBuffer, type OutputLimitError } from './output.ts';
+import type { ReadOnlyTree, TreeNode } from './tree.ts';
+
+/** What an fd refers to. */
+export const FdKind = {
+  stdin: 0,
+  stdout: 1,
+  stderr: 2,
+  file: 3,
+  dir: 4,
+} as const;
+export type FdKind = (typeof FdKind)[keyof typeof FdKind];
+
+/** One entry in the fd table. */
+export class OpenFd {
+  readonly kind: FdKind;
+  /** The tree node for `file`/`dir`; undefined for stdio. */
+  readonly node: TreeNode | undefined;
+  /** Read position of a file, in bytes. Kept below 2^53. */
+  position = 0;
+  rightsBase: bigint;
+  rightsInheriting: bigint;
+  fdflags = 0;
+  /** Guest path of a preopen (what `fd_prestat_dir_name` returns); undefined otherwise. */
+  readonly preopen: string | undefined;
+  preopenBytes: Uint8Array | undefined = undefined;
+
+  constructor(
+    kind: FdKind,
+    node: TreeNode | undefined,
+    rightsBase: bigint,
+    rightsInheriting: bigint,
+    preopen?: string,
+  ) {
+    this.kind = kind;
+    this.node = node;
+    this.rightsBase = rightsBase;
+    this.rightsInheriting = rightsInheriting;
+    this.preopen = preopen;
+  }
+}
+
+/** Upper bound on the fd table, so a guest opening files in a loop gets `mfile`, not host OOM. */
+export const MAX_OPEN_FDS = 1024;
+
+export interface StateOptions {
+  args: readonly string[];
+  env: Readonly<Record<string, string>>;
+  stdin: Uint8Array;
+  stdoutLimitBytes: number;
+  stderrLimitBytes: number;
+  preopens: readonly { guestPath: string; tree: ReadOnlyTree }[];
+}
+
+/** NUL-terminated strings back to back, with each string's start offset. */
+export interface StringBlock {
+  readonly bytes: Uint8Array;
+  readonly offsets: readonly number[];
+}
+
+export class WasiState {
+  readonly mem = new GuestMemory();
+  readonly fds: (OpenFd | undefined)[];
+  readonly stdin: Uint8Array;
+  stdinPosition = 0;
+  readonly stdout: OutputBuffer;
+  readonly stderr: OutputBuffer;
+  readonly args: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+  argsBlock: StringBlock | undefined = undefined;
+  envBlock: StringBlock | undefined = undefined;
+  /**
+   * Set once the guest must not go on: `proc_exit` ran or stdout hit its limit. A guest that
+   * catches the unwinding exception (Wasm exception handling can catch foreign exceptions) gets
+   * it again at its next write, and `start()` reports it even if `_start` then returns.
+   */
+  exitCode: number | undefined = undefined;
+  outputLimit: OutputLimitError | undefined = undefined;
+
+  constructor(opts: StateOptions) {
+    this.args = opts.args;
+    this.env = opts.env;
+    this.stdin = opts.stdin;
+    this.stdout = new OutputBuffer(opts.stdoutLimitBytes);
+    this.stderr = new OutputBuffer(opts.stderrLimitBytes);
+    const fds: (OpenFd | undefined)[] = [
+      new OpenFd(FdKind.stdin, undefined, RIGHTS_STDIN, 0n),
+      new OpenFd(FdKind.stdout, undefined, RIGHTS_STDOUT, 0n),
+      new OpenFd(FdKind.stderr, undefined, RIGHTS_STDOUT, 0n),
+    ];
+    for (const p of opts.preopens) {
+      fds.push(new OpenFd(FdKind.dir, p.tree.root, RIGHTS_DIR, RIGHTS_ALL, p.guestPath));
+    }
+    this.fds = fds;
+  }
+
+  /** The entry for a guest fd (an i32), or undefined if it isn't open. */
+  fd(fd: number): OpenFd | undefined {
+    return fd >= 0 && fd < this.fds.length ? this.fds[fd] : undefined;
+  }
+
+  /** Lowest free fd number, or -1 when the table is full. */
+  freeFd(): number {
+    const fds = this.fds;
+    for (let i = 0; i < fds.length; i++) if (fds[i] === undefined) return i;
+    return fds.length < MAX_OPEN_FDS ? fds.length : -1;
+  }
+}

@@ -1,0 +1,135 @@
+/**
+ * The error catalogue. Codes are stable and append-only: a client that receives an error over the
+ * lattice rebuilds the same class with `fromWire()`, so `err.code` on the CLI or gateway is the
+ * code the host raised.
+ */
+
+export const ErrorCode = {
+  Internal: 'WEFT_ERR_INTERNAL',
+  BadRequest: 'WEFT_ERR_BAD_REQUEST',
+  RouteNotFound: 'WEFT_ERR_ROUTE_NOT_FOUND',
+  ActorNotFound: 'WEFT_ERR_ACTOR_NOT_FOUND',
+  NoHost: 'WEFT_ERR_NO_HOST',
+  HostNotFound: 'WEFT_ERR_HOST_NOT_FOUND',
+  AppNotFound: 'WEFT_ERR_APP_NOT_FOUND',
+  ArtifactNotFound: 'WEFT_ERR_ARTIFACT_NOT_FOUND',
+  ManifestInvalid: 'WEFT_ERR_MANIFEST_INVALID',
+  ModuleInvalid: 'WEFT_ERR_MODULE_INVALID',
+  Timeout: 'WEFT_ERR_TIMEOUT',
+  Overloaded: 'WEFT_ERR_OVERLOADED',
+  RequestTooLarge: 'WEFT_ERR_REQUEST_TOO_LARGE',
+  ResponseTooLarge: 'WEFT_ERR_RESPONSE_TOO_LARGE',
+  ActorTrap: 'WEFT_ERR_ACTOR_TRAP',
+  ActorExited: 'WEFT_ERR_ACTOR_EXITED',
+  BadCgiResponse: 'WEFT_ERR_BAD_CGI_RESPONSE',
+  PolicyDenied: 'WEFT_ERR_POLICY_DENIED',
+  LatticeUnavailable: 'WEFT_ERR_LATTICE_UNAVAILABLE',
+  Stream: 'WEFT_ERR_STREAM',
+  Protocol: 'WEFT_ERR_PROTOCOL',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** HTTP status the gateway answers for each code. One table, used by every HTTP surface. */
+export const HTTP_STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = Object.freeze({
+  WEFT_ERR_INTERNAL: 500,
+  WEFT_ERR_BAD_REQUEST: 400,
+  WEFT_ERR_ROUTE_NOT_FOUND: 404,
+  WEFT_ERR_ACTOR_NOT_FOUND: 404,
+  WEFT_ERR_NO_HOST: 503,
+  WEFT_ERR_HOST_NOT_FOUND: 404,
+  WEFT_ERR_APP_NOT_FOUND: 404,
+  WEFT_ERR_ARTIFACT_NOT_FOUND: 404,
+  WEFT_ERR_MANIFEST_INVALID: 400,
+  WEFT_ERR_MODULE_INVALID: 400,
+  WEFT_ERR_TIMEOUT: 504,
+  WEFT_ERR_OVERLOADED: 503,
+  WEFT_ERR_REQUEST_TOO_LARGE: 413,
+  WEFT_ERR_RESPONSE_TOO_LARGE: 502,
+  WEFT_ERR_ACTOR_TRAP: 500,
+  WEFT_ERR_ACTOR_EXITED: 502,
+  WEFT_ERR_BAD_CGI_RESPONSE: 502,
+  WEFT_ERR_POLICY_DENIED: 403,
+  WEFT_ERR_LATTICE_UNAVAILABLE: 503,
+  WEFT_ERR_STREAM: 502,
+  WEFT_ERR_PROTOCOL: 502,
+});
+
+const KNOWN_CODES = new Set<string>(Object.values(ErrorCode));
+
+/** Structured, JSON-safe details attached to an error (paths, limits, ids). */
+export type ErrorDetails = Record<string, unknown>;
+
+/** Every error weft raises on purpose. `details` travels over the wire with the code. */
+export class WeftError extends Error {
+  readonly code: ErrorCode;
+  readonly details: ErrorDetails | undefined;
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options?: ErrorOptions & { details?: ErrorDetails | undefined },
+  ) {
+    super(message, options);
+    this.code = code;
+    this.details = options?.details;
+    this.name = new.target.name;
+  }
+  /** HTTP status for this error's code. */
+  get httpStatus(): number {
+    return HTTP_STATUS_BY_CODE[this.code];
+  }
+}
+
+/** A manifest failed YAML parsing, schema validation or semantic checks. */
+export class ManifestInvalidError extends WeftError {
+  constructor(message: string, options?: ErrorOptions & { details?: ErrorDetails }) {
+    super(ErrorCode.ManifestInvalid, message, options);
+  }
+}
+
+/** A module is not WebAssembly, or not one weft can run. */
+export class ModuleInvalidError extends WeftError {
+  constructor(message: string, options?: ErrorOptions & { details?: ErrorDetails }) {
+    super(ErrorCode.ModuleInvalid, message, options);
+  }
+}
+
+/** An invocation ran past its deadline. */
+export class TimeoutError extends WeftError {
+  constructor(message: string, options?: ErrorOptions & { details?: ErrorDetails }) {
+    super(ErrorCode.Timeout, message, options);
+  }
+}
+
+/** The wire form of an error. */
+export interface WireError {
+  code: string;
+  message: string;
+  details?: ErrorDetails;
+}
+
+/** Serialize any thrown value; unknown errors become WEFT_ERR_INTERNAL without their stack. */
+export function toWire(err: unknown): WireError {
+  if (err instanceof WeftError) {
+    return err.details === undefined
+      ? { code: err.code, message: err.message }
+      : { code: err.code, message: err.message, details: err.details };
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  return { code: ErrorCode.Internal, message };
+}
+
+/** Rebuild an error from its wire form, keeping the sender's code (unknown codes → Internal). */
+export function fromWire(wire: WireError): WeftError {
+  const code = (KNOWN_CODES.has(wire.code) ? wire.code : ErrorCode.Internal) as ErrorCode;
+  const opts = wire.details === undefined ? undefined : { details: wire.details };
+  switch (code) {
+    case ErrorCode.ManifestInvalid:
+      return new ManifestInvalidError(wire.message, opts);
+    case ErrorCode.ModuleInvalid:
+      return new ModuleInvalidError(wire.message, opts);
+    case ErrorCode.Timeout:
+      return new TimeoutError(wire.message, opts);
+    default:
+      return new WeftError(code, wire.message, opts);
+  }
+}

@@ -1,0 +1,27 @@
+/** What a host reports about itself on ping, get and every heartbeat. */
+
+export interface ActorInventory {
+  app: string;
+  name: string;
+  /** Module digest. */
+  module: string;
+  mode: string;
+  state: 'starting' | 'running' | 'failed';
+  /** Why it failed, when it did. */
+  error?: string;
+  invocations: number;
+  errors: number;
+  inFlight: number;
+}
+
+export interface HostInventory {
+  hostId: string;
+  lattice: string;
+  hostname: string;
+  labels: Record<string, string>;
+  version: string;
+  startedAt: string;
+  uptimeMs: number;
+  workers: number;
+  actors: ActorInventory[];
+}

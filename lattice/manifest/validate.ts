@@ -1,0 +1,359 @@
+/**
+ * Validation in two passes, both reporting every problem rather than the first:
+ * 1. the JSON Schema with ajv (`allErrors`), each ajv error reworded for a person: unknown field
+ *    with the allowed ones, missing field by name, expected type vs the value given;
+ * 2. semantic checks the schema cannot express (unique names, one actor per route, module
+ *    references), run on the raw data defensively so they also report when pass 1 failed.
+ */
+
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { checkModuleRef } from './module-ref.ts';
+import type { PathSegment, Problem } from './problem.ts';
+import { formatPath } from './problem.ts';
+import { MANIFEST_SCHEMA } from './schema.ts';
+import type { Anchor, ManifestSource } from './source.ts';
+import {
+  ALLOWED_HOST_PATTERN,
+  ENV_KEY_PATTERN,
+  GUEST_PATH_PATTERN,
+  LABEL_KEY_PATTERN,
+  NAME_PATTERN,
+  ROUTE_HOST_PATTERN,
+  ROUTE_PATH_PATTERN,
+  VERSION_PATTERN,
+} from './types.ts';
+
+let compiled: ValidateFunction | undefined;
+
+function validator(): ValidateFunction {
+  // verbose: errors carry the failing data and parent schema (for the allowed field names).
+  compiled ??= new Ajv({ allErrors: true, verbose: true, strict: true }).compile(MANIFEST_SCHEMA);
+  return compiled;
+}
+
+/** A problem before it has a position. */
+interface Located {
+  path: PathSegment[];
+  anchor: Anchor;
+  message: string;
+}
+
+/** Pass 1: the schema. */
+export function schemaProblems(data: unknown, source: ManifestSource): Problem[] {
+  const validate = validator();
+  if (validate(data)) return [];
+  const errors = validate.errors ?? [];
+  const located: Located[] = [];
+  // An error on a value of the wrong type makes its other errors (pattern, const) noise.
+  const wrongType = new Set(
+    errors.filter((e) => e.keyword === 'type').map((e) => e.instancePath),
+  );
+  for (const e of errors) {
+    if (e.keyword !== 'type' && wrongType.has(e.instancePath) && e.propertyName === undefined) {
+      continue;
+    }
+    const l = translate(e, data, source);
+    if (l !== undefined) located.push(l);
+  }
+  return located.map((l) => ({ path: l.path, ...source.position(l.path, l.anchor), message: l.message }));
+}
+
+function translate(e: ErrorObject, data: unknown, source: ManifestSource): Located | undefined {
+  const path = toSegments(e.instancePath, data);
+  const params = e.params as Record<string, unknown>;
+  switch (e.keyword) {
+    case 'additionalProperties': {
+      const field = String(params['additionalProperty']);
+      const allowed = Object.keys(
+        ((e.parentSchema as { properties?: object } | undefined)?.properties ?? {}) as object,
+      );
+      const guess = closest(field, allowed);
+      return {
+        path: [...path, field],
+        anchor: 'key',
+        message:
+          `unknown field '${field}' (allowed: ${allowed.join(', ')})` +
+          (guess === undefined ? '' : `; did you mean '${guess}'?`),
+      };
+    }
+    case 'required': {
+      const field = String(params['missingProperty']);
+      // Positioned at the object that lacks the field: there is nothing else to point at.
+      return { path: [...path, field], anchor: 'value', message: `missing required field '${field}'` };
+    }
+    case 'propertyNames':
+      // ajv also reports the inner failure (pattern) with `propertyName` set: that one is worded.
+      return undefined;
+    case 'type': {
+      const expected = ([] as unknown[]).concat(params['type']).join(' or ');
+      let message = `expected ${expected}, got ${describe(e.data, source.sourceText(path))}`;
+      if (expected === 'string' && ['number', 'boolean'].includes(typeof e.data)) {
+        const written = source.sourceText(path) ?? String(e.data);
+        message += `; quote the value: "${written}"`;
+      } else if (e.data === null) {
+        message += ' (the value is empty)';
+        if (expected === 'string') message += '; write "" for an empty string';
+      }
+      return { path, anchor: 'value', message };
+    }
+    case 'const':
+      return {
+        path,
+        anchor: 'value',
+        message: `expected '${String(params['allowedValue'])}', got ${describe(e.data)}`,
+      };
+    case 'enum':
+      return {
+        path,
+        anchor: 'value',
+        message: `expected one of ${(params['allowedValues'] as unknown[]).map((v) => `'${String(v)}'`).join(', ')}, got ${describe(e.data)}`,
+      };
+    case 'pattern': {
+      const pattern = String(params['pattern']);
+      if (e.propertyName !== undefined) {
+        return {
+          path: [...path, e.propertyName],
+          anchor: 'key',
+          message: keyHint(pattern, e.propertyName),
+        };
+      }
+      return { path, anchor: 'value', message: valueHint(pattern, String(e.data)) };
+    }
+    case 'minimum':
+      return { path, anchor: 'value', message: `must be at least ${String(params['limit'])}, got ${String(e.data)}` };
+    case 'maximum':
+      return {
+        path,
+        anchor: 'value',
+        message:
+          `must be at most ${String(params['limit'])}, got ${String(e.data)}` +
+          (path.at(-1) === 'memoryMiB' ? ' (wasm32 memory is at most 4 GiB)' : ''),
+      };
+    case 'minItems':
+      return {
+        path,
+        anchor: 'value',
+        message:
+          formatPath(path) === 'spec.actors'
+            ? 'an application needs at least one actor'
+            : `must have at least ${String(params['limit'])} item(s)`,
+      };
+    case 'minLength':
+      return { path, anchor: 'value', message: 'must not be empty' };
+    default:
+      return { path, anchor: 'value', message: e.message ?? `fails ${e.keyword}` };
+  }
+}
+
+/** `/spec/actors/0/name` → `['spec', 'actors', 0, 'name']` (indexes as numbers, by the data). */
+function toSegments(pointer: string, data: unknown): PathSegment[] {
+  if (pointer === '') return [];
+  const out: PathSegment[] = [];
+  let cur: unknown = data;
+  for (const raw of pointer.slice(1).split('/')) {
+    const seg = raw.replaceAll('~1', '/').replaceAll('~0', '~');
+    if (Array.isArray(cur)) {
+      const i = Number(seg);
+      out.push(i);
+      cur = cur[i];
+    } else {
+      out.push(seg);
+      cur = isRecord(cur) ? cur[seg] : undefined;
+    }
+  }
+  return out;
+}
+
+/** `string "ten"`, `number 8080` (as written, when known), `null`, `array`, `object`. */
+function describe(value: unknown, written?: string): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'array';
+  switch (typeof value) {
+    case 'string':
+      return `string ${quote(value)}`;
+    case 'number':
+      return `number ${written ?? value}`;
+    case 'boolean':
+      return `boolean ${String(value)}`;
+    case 'object':
+      return value instanceof Uint8Array ? 'binary' : 'object';
+    default:
+      return typeof value;
+  }
+}
+
+function quote(s: string): string {
+  const q = JSON.stringify(s);
+  return q.length > 60 ? `${q.slice(0, 56)}…"` : q;
+}
+
+function keyHint(pattern: string, key: string): string {
+  switch (pattern) {
+    case ENV_KEY_PATTERN:
+      return `invalid environment variable name '${key}': use letters, digits and '_', not starting with a digit`;
+    case LABEL_KEY_PATTERN:
+      return `invalid label key '${key}': letters, digits, '.', '_', '-' (at most 63, starting and ending with a letter or digit), with an optional 'prefix/'`;
+    default:
+      return `invalid key '${key}': must match ${pattern}`;
+  }
+}
+
+function valueHint(pattern: string, value: string): string {
+  const got = `got ${quote(value)}`;
+  switch (pattern) {
+    case NAME_PATTERN:
+      return `must be a lowercase DNS label (a-z, 0-9 and '-', at most 63 characters, starting and ending with a letter or digit; it becomes a NATS subject token), ${got}`;
+    case VERSION_PATTERN:
+      return `must be a version like 1.0.0 (optional leading 'v', '-prerelease', '+build'), ${got}`;
+    case ROUTE_PATH_PATTERN:
+      return `${routePathReason(value)}, ${got}`;
+    case ROUTE_HOST_PATTERN:
+      return `must be '*' or a host name${/[:/]/.test(value) ? ' without scheme, port or path' : ''}, ${got}`;
+    case ALLOWED_HOST_PATTERN:
+      return `must be '<scheme>://<host>[:<port>]' with the scheme required ('*' for any), e.g. 'https://api.example.com', ${got}`;
+    case GUEST_PATH_PATTERN:
+      return `must be an absolute guest path like /public, without '..' segments, ${got}`;
+    default:
+      return `must match ${pattern}, ${got}`;
+  }
+}
+
+/** Why a route path is not `/exact`, `/prefix/...` or `/...`: the first rule it breaks. */
+function routePathReason(p: string): string {
+  if (!p.startsWith('/')) return "must start with '/'";
+  if (/[?#]/.test(p)) return "must not contain '?' or '#' (routes match the path only)";
+  if (/[\s\x00-\x1f\x7f]/.test(p)) return 'must not contain spaces or control characters';
+  if (p.includes('*')) return "must not contain '*'; end the path with /... for a wildcard";
+  if (p.includes('//')) return 'must not contain empty segments (//)';
+  if (/\.\.\.(?!$)|[^/]\.\.\.$/.test(p)) return 'may use ... only as the last segment (/prefix/...)';
+  if (p.includes('..')) return "must not contain '..'";
+  return "must be /exact, /prefix/... or /...";
+}
+
+/** The allowed name nearest to a misspelt one, when near enough to be a likely typo. */
+function closest(word: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const c of candidates) {
+    const d = c.toLowerCase() === word.toLowerCase() ? 0 : distance(word, c);
+    if (d < bestDistance) {
+      best = c;
+      bestDistance = d;
+    }
+  }
+  return bestDistance <= Math.max(1, Math.min(3, Math.floor(word.length / 3))) ? best : undefined;
+}
+
+/** Levenshtein distance. */
+function distance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const sub = (prev[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1);
+      cur.push(Math.min((prev[j] ?? 0) + 1, (cur[j - 1] ?? 0) + 1, sub));
+    }
+    prev = cur;
+  }
+  return prev[b.length] ?? 0;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function records(v: unknown): [number, Record<string, unknown>][] {
+  return Array.isArray(v)
+    ? v.flatMap((item, i): [number, Record<string, unknown>][] => (isRecord(item) ? [[i, item]] : []))
+    : [];
+}
+
+/** Pass 2: rules across fields. Reads the data defensively: it may have failed pass 1. */
+export function semanticProblems(data: unknown, source: ManifestSource): Problem[] {
+  const problems: Problem[] = [];
+  const report = (path: PathSegment[], message: string, anchor: Anchor = 'value'): void => {
+    problems.push({ path, ...source.position(path, anchor), message });
+  };
+  const at = (path: PathSegment[]): string => {
+    const { line, column } = source.position(path);
+    return `${formatPath(path)} at ${line}:${column}`;
+  };
+
+  const spec = isRecord(data) ? data['spec'] : undefined;
+  const actors = records(isRecord(spec) ? spec['actors'] : undefined);
+  const actorNames = new Map<string, number>();
+  /** `host path` → where it was first declared. */
+  const routes = new Map<string, { index: number; actor: string; path: PathSegment[] }>();
+
+  for (const [i, actor] of actors) {
+    const base: PathSegment[] = ['spec', 'actors', i];
+    const name = typeof actor['name'] === 'string' ? actor['name'] : `#${i}`;
+
+    if (typeof actor['name'] === 'string') {
+      const first = actorNames.get(actor['name']);
+      if (first === undefined) actorNames.set(actor['name'], i);
+      else {
+        report(
+          [...base, 'name'],
+          `duplicate actor name '${actor['name']}' (also ${at(['spec', 'actors', first, 'name'])})`,
+        );
+      }
+    }
+
+    if (typeof actor['module'] === 'string' && actor['module'] !== '') {
+      const ref = checkModuleRef(actor['module']);
+      if (!ref.ok) report([...base, 'module'], ref.reason);
+    }
+
+    for (const [j, route] of records(actor['routes'])) {
+      const path = route['path'];
+      const host = route['host'] ?? '*';
+      if (typeof path !== 'string' || typeof host !== 'string') continue;
+      const key = `${host.toLowerCase()} ${path}`;
+      const here: PathSegment[] = [...base, 'routes', j];
+      const first = routes.get(key);
+      if (first === undefined) {
+        routes.set(key, { index: i, actor: name, path: here });
+        continue;
+      }
+      const by =
+        first.index === i
+          ? `twice by actor '${name}'`
+          : `by both actor '${first.actor}' and actor '${name}'`;
+      report(here, `route ${path} on host '${host}' is declared ${by} (first ${at(first.path)})`);
+    }
+
+    const guests = new Map<string, number>();
+    for (const [j, mount] of records(actor['files'])) {
+      const guest = mount['guest'];
+      if (typeof guest !== 'string') continue;
+      const normalized = guest.length > 1 ? guest.replace(/\/+$/, '') : guest;
+      const first = guests.get(normalized);
+      if (first === undefined) guests.set(normalized, j);
+      else {
+        report(
+          [...base, 'files', j, 'guest'],
+          `guest path ${guest} is mounted twice (also ${at([...base, 'files', first, 'guest'])})`,
+        );
+      }
+    }
+
+    const spread = records(actor['spread']);
+    const spreadNames = new Map<string, number>();
+    for (const [j, s] of spread) {
+      if (typeof s['name'] !== 'string') continue;
+      const first = spreadNames.get(s['name']);
+      if (first === undefined) spreadNames.set(s['name'], j);
+      else {
+        report(
+          [...base, 'spread', j, 'name'],
+          `duplicate spread name '${s['name']}' (also ${at([...base, 'spread', first, 'name'])})`,
+        );
+      }
+    }
+    if (spread.length > 0 && spread.every(([, s]) => s['weight'] === 0)) {
+      report([...base, 'spread'], 'every spread weight is 0: no instance could be placed');
+    }
+  }
+  return problems;
+}

@@ -1,0 +1,205 @@
+/**
+ * The lattice's durable state, all in JetStream: an object store of artifacts by sha256 digest
+ * (modules and file bundles), a KV of tags (`name:tag` → digest), a KV of applications (with
+ * history, so every deploy is a version) and a KV route table the gateways watch.
+ */
+import { createHash } from 'node:crypto';
+import { Kvm, type KV, type KvWatchEntry } from '@nats-io/kv';
+import { Objm, type ObjectStore } from '@nats-io/obj';
+import type { LatticeClient } from './client.ts';
+import type { DeployedApp, RouteEntry } from './app.ts';
+import { ErrorCode, WeftError } from './errors.ts';
+
+/** Versions of an application kept in KV. */
+export const APP_HISTORY = 10;
+
+export function sha256Digest(bytes: Uint8Array): string {
+  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+}
+
+const DIGEST_RE = /^sha256:[0-9a-f]{64}$/;
+const TAG_RE = /^[a-z0-9][a-z0-9_-]{0,62}:[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+
+export interface ArtifactInfo {
+  digest: string;
+  size: number;
+}
+
+function jsonCodec<T>(): { enc(v: T): Uint8Array; dec(b: Uint8Array): T } {
+  return {
+    enc: (v) => new TextEncoder().encode(JSON.stringify(v)),
+    dec: (b) => JSON.parse(new TextDecoder().decode(b)) as T,
+  };
+}
+
+export class ArtifactStore {
+  readonly #os: ObjectStore;
+  readonly #tags: KV;
+  private constructor(os: ObjectStore, tags: KV) {
+    this.#os = os;
+    this.#tags = tags;
+  }
+  static async open(client: LatticeClient): Promise<ArtifactStore> {
+    const os = await new Objm(client.nc).create(client.subjects.bucket('artifacts'));
+    const tags = await new Kvm(client.nc).create(client.subjects.bucket('tags'), { history: 5 });
+    return new ArtifactStore(os, tags);
+  }
+
+  /**
+   * Store bytes under their digest (a no-op when already stored). `onProgress` is called with the
+   * bytes sent so far.
+   */
+  async put(bytes: Uint8Array, onProgress?: (sent: number, total: number) => void): Promise<ArtifactInfo> {
+    const digest = sha256Digest(bytes);
+    const name = digest.slice('sha256:'.length);
+    const existing = await this.#os.info(name);
+    if (existing && !existing.deleted && existing.size === bytes.length) {
+      onProgress?.(bytes.length, bytes.length);
+      return { digest, size: bytes.length };
+    }
+    const CHUNK = 128 * 1024;
+    let offset = 0;
+    const rs = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (offset >= bytes.length) {
+          controller.close();
+          return;
+        }
+        const end = Math.min(bytes.length, offset + CHUNK);
+        controller.enqueue(bytes.subarray(offset, end));
+        offset = end;
+        onProgress?.(offset, bytes.length);
+      },
+    });
+    await this.#os.put({ name, options: { max_chunk_size: CHUNK } }, rs);
+    return { digest, size: bytes.length };
+  }
+
+  /** Fetch an artifact; WEFT_ERR_ARTIFACT_NOT_FOUND when absent. The digest is verified. */
+  async get(digest: string): Promise<Uint8Array> {
+    if (!DIGEST_RE.test(digest)) {
+      throw new WeftError(ErrorCode.BadRequest, `'${digest}' is not a sha256:<64 hex> digest`);
+    }
+    const bytes = await this.#os.getBlob(digest.slice('sha256:'.length));
+    if (bytes === null) {
+      throw new WeftError(ErrorCode.ArtifactNotFound, `artifact ${digest} is not in the store`, {
+        details: { digest },
+      });
+    }
+    if (sha256Digest(bytes) !== digest) {
+      throw new WeftError(ErrorCode.Stream, `artifact ${digest} is corrupt in the store`);
+    }
+    return bytes;
+  }
+
+  async has(digest: string): Promise<boolean> {
+    const info = await this.#os.info(digest.slice('sha256:'.length));
+    return info !== null && !info.deleted;
+  }
+
+  /** Point `name:tag` at a digest. */
+  async tag(ref: string, digest: string): Promise<void> {
+    if (!TAG_RE.test(ref)) {
+      throw new WeftError(ErrorCode.BadRequest, `invalid tag '${ref}': expected name:tag, e.g. hello:v1`);
+    }
+    await this.#tags.put(ref.replace(':', '.'), digest);
+  }
+
+  /** Resolve `name:tag`; WEFT_ERR_ARTIFACT_NOT_FOUND when unknown. */
+  async resolveTag(ref: string): Promise<string> {
+    const e = TAG_RE.test(ref) ? await this.#tags.get(ref.replace(':', '.')) : null;
+    if (!e || e.operation !== 'PUT') {
+      throw new WeftError(ErrorCode.ArtifactNotFound, `no artifact is tagged '${ref}'`, {
+        details: { ref },
+      });
+    }
+    return e.string();
+  }
+}
+
+/** Applications by name, each put a new revision. */
+export class AppStore {
+  readonly #kv: KV;
+  readonly #codec = jsonCodec<DeployedApp>();
+  private constructor(kv: KV) {
+    this.#kv = kv;
+  }
+  static async open(client: LatticeClient): Promise<AppStore> {
+    return new AppStore(
+      await new Kvm(client.nc).create(client.subjects.bucket('apps'), { history: APP_HISTORY }),
+    );
+  }
+  async put(app: DeployedApp): Promise<number> {
+    return this.#kv.put(app.name, this.#codec.enc(app));
+  }
+  async get(name: string): Promise<DeployedApp | undefined> {
+    const e = await this.#kv.get(name);
+    return e && e.operation === 'PUT' ? this.#codec.dec(e.value) : undefined;
+  }
+  async delete(name: string): Promise<void> {
+    await this.#kv.delete(name);
+  }
+  async list(): Promise<DeployedApp[]> {
+    const out: DeployedApp[] = [];
+    for await (const k of await this.#kv.keys()) {
+      const a = await this.get(k);
+      if (a) out.push(a);
+    }
+    return out.sort((a, b) => a.name.localeCompare(b.name));
+  }
+  /** Every current application, then every change; `undefined` means deleted. */
+  async watch(
+    onChange: (name: string, app: DeployedApp | undefined) => void,
+  ): Promise<{ stop(): void }> {
+    return watchKv(this.#kv, (e) =>
+      onChange(e.key, e.operation === 'PUT' ? this.#codec.dec(e.value) : undefined),
+    );
+  }
+}
+
+/** The route table: the routes of each application, keyed by application name. */
+export class RouteStore {
+  readonly #kv: KV;
+  readonly #codec = jsonCodec<RouteEntry[]>();
+  private constructor(kv: KV) {
+    this.#kv = kv;
+  }
+  static async open(client: LatticeClient): Promise<RouteStore> {
+    return new RouteStore(await new Kvm(client.nc).create(client.subjects.bucket('routes')));
+  }
+  async put(app: string, routes: RouteEntry[]): Promise<void> {
+    await this.#kv.put(app, this.#codec.enc(routes));
+  }
+  async delete(app: string): Promise<void> {
+    await this.#kv.delete(app);
+  }
+  async list(): Promise<RouteEntry[]> {
+    const out: RouteEntry[] = [];
+    for await (const k of await this.#kv.keys()) {
+      const e = await this.#kv.get(k);
+      if (e && e.operation === 'PUT') out.push(...this.#codec.dec(e.value));
+    }
+    return out;
+  }
+  async watch(
+    onChange: (app: string, routes: RouteEntry[] | undefined) => void,
+  ): Promise<{ stop(): void }> {
+    return watchKv(this.#kv, (e) =>
+      onChange(e.key, e.operation === 'PUT' ? this.#codec.dec(e.value) : undefined),
+    );
+  }
+}
+
+async function watchKv(kv: KV, fn: (e: KvWatchEntry) => void): Promise<{ stop(): void }> {
+  const it = await kv.watch();
+  void (async () => {
+    for await (const e of it) {
+      try {
+        fn(e);
+      } catch {
+        // A bad entry must not stop the watch; the consumer logs what it cannot use.
+      }
+    }
+  })();
+  return { stop: () => it.stop() };
+}

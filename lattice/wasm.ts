@@ -1,0 +1,64 @@
+/**
+ * Checks that bytes are a WebAssembly module weft can run, before anything is stored, so a bad
+ * push or deploy fails with a message naming the file and the problem and leaves nothing behind.
+ */
+import { ModuleInvalidError } from './errors.ts';
+
+const MAGIC = [0x00, 0x61, 0x73, 0x6d];
+/** Import modules a WCGI actor may use. */
+export const WASI_MODULES: readonly string[] = ['wasi_snapshot_preview1', 'wasi_unstable'];
+
+export interface ModuleSummary {
+  exports: string[];
+  imports: string[];
+}
+
+function hex(bytes: Uint8Array): string {
+  return Array.from(bytes.subarray(0, 4), (b) => b.toString(16).padStart(2, '0')).join(' ');
+}
+
+/**
+ * Validate `bytes` as a WASI command module: magic and version, a full validation by the engine,
+ * a `_start` export, and no imports outside WASI. `source` names the file in errors.
+ */
+export async function checkModule(bytes: Uint8Array, source: string): Promise<ModuleSummary> {
+  if (bytes.length < 8 || MAGIC.some((b, i) => bytes[i] !== b)) {
+    throw new ModuleInvalidError(
+      `${source} is not a WebAssembly module: it starts with bytes ${hex(bytes) || '(empty file)'}, expected 00 61 73 6d`,
+      { details: { source } },
+    );
+  }
+  if (bytes[4] !== 1 || bytes[5] !== 0 || bytes[6] !== 0 || bytes[7] !== 0) {
+    throw new ModuleInvalidError(
+      `${source} is a WebAssembly component or an unknown binary version; weft runs core modules (version 1)`,
+      { details: { source } },
+    );
+  }
+  let mod: WebAssembly.Module;
+  try {
+    mod = await WebAssembly.compile(bytes);
+  } catch (err) {
+    throw new ModuleInvalidError(`${source} is not a valid WebAssembly module: ${(err as Error).message}`, {
+      cause: err,
+      details: { source },
+    });
+  }
+  const exports = WebAssembly.Module.exports(mod).map((e) => e.name);
+  const imports = WebAssembly.Module.imports(mod).map((i) => `${i.module}.${i.name}`);
+  if (!exports.includes('_start')) {
+    throw new ModuleInvalidError(
+      `${source} has no _start export (it exports: ${exports.join(', ') || 'nothing'}); a WCGI actor must be a WASI command`,
+      { details: { source, exports } },
+    );
+  }
+  const unknown = WebAssembly.Module.imports(mod)
+    .filter((i) => !WASI_MODULES.includes(i.module))
+    .map((i) => `${i.module}.${i.name}`);
+  if (unknown.length > 0) {
+    throw new ModuleInvalidError(
+      `${source} imports functions weft does not provide: ${unknown.join(', ')}`,
+      { details: { source, imports: unknown } },
+    );
+  }
+  return { exports, imports };
+}

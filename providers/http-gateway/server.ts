@@ -1,0 +1,300 @@
+/**
+ * `weft gateway`: HTTP in, invocations out. Watches the route table in the lattice, matches each
+ * request, reads its body under the actor's limit, and invokes the actor's queue subject with a
+ * deadline so NATS spreads the load across every host running it. Errors are JSON
+ * `{ statusCode, code, error, message, invocationId }`. The gateway is stateless: run any number.
+ */
+import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { nuid } from '@nats-io/transport-node';
+import type { Logger } from 'pino';
+import {
+  ErrorCode,
+  HTTP_STATUS_BY_CODE,
+  RouteStore,
+  WeftError,
+  connectLattice,
+  invoke,
+  normalizeRequestPath,
+  splitTarget,
+  type HeaderPair,
+  type HttpRequestHead,
+  type LatticeClient,
+} from '../../lattice/index.ts';
+import { RouteTable } from './routes.ts';
+
+export interface GatewayOptions {
+  nats: string | string[];
+  lattice: string;
+  log: Logger;
+  /** Listen address, default 127.0.0.1. */
+  host?: string;
+  /** Listen port, default 8080; 0 picks a free one. */
+  port?: number;
+  /** Delay between connection attempts while NATS is unreachable (ms). */
+  retryMs?: number;
+}
+
+const TRACEPARENT_RE = /^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+
+/** A W3C traceparent: the caller's when valid, else a fresh one. */
+export function traceparentFor(incoming: string | undefined): string {
+  if (incoming && TRACEPARENT_RE.test(incoming) && !incoming.includes('0'.repeat(32))) return incoming;
+  return `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`;
+}
+
+export class Gateway {
+  readonly routes = new RouteTable();
+  readonly #opts: GatewayOptions;
+  readonly #log: Logger;
+  #server: Server | undefined;
+  #client: LatticeClient | undefined;
+  #watch: { stop(): void } | undefined;
+  #stopped = false;
+  #connecting: Promise<void> | undefined;
+
+  constructor(opts: GatewayOptions) {
+    this.#opts = opts;
+    this.#log = opts.log.child({ component: 'gateway' });
+  }
+
+  /** The URL the gateway serves on. */
+  get url(): string {
+    const a = this.#server?.address() as AddressInfo | null;
+    if (!a) throw new Error('gateway is not listening');
+    const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
+    return `http://${host}:${a.port}`;
+  }
+
+  get port(): number {
+    return (this.#server?.address() as AddressInfo).port;
+  }
+
+  /** True once connected to the lattice and the route table is loaded. */
+  get ready(): boolean {
+    return this.#watch !== undefined && this.#client !== undefined && !this.#client.nc.isClosed();
+  }
+
+  /**
+   * Listen at once; connect to the lattice in the background, retrying while NATS is down (requests
+   * meanwhile get 503 WEFT_ERR_LATTICE_UNAVAILABLE).
+   */
+  async start(): Promise<void> {
+    const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
+      void this.#handle(req, res);
+    });
+    this.#server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.#opts.port ?? 8080, this.#opts.host ?? '127.0.0.1', () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    this.#log.info({ url: this.url }, 'gateway listening');
+    this.#connecting = this.#connectLoop();
+  }
+
+  /** Resolves once the gateway is connected and has its routes (tests, `weft up`). */
+  async connected(): Promise<void> {
+    await this.#connecting;
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#watch?.stop();
+    const server = this.#server;
+    if (server) {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      });
+    }
+    await this.#client?.close();
+    this.#log.info('gateway stopped');
+  }
+
+  async #connectLoop(): Promise<void> {
+    const retryMs = this.#opts.retryMs ?? 1_000;
+    let attempt = 0;
+    while (!this.#stopped) {
+      try {
+        const client = await connectLattice({
+          servers: this.#opts.nats,
+          lattice: this.#opts.lattice,
+          name: 'weft-gateway',
+        });
+        this.#client = client;
+        const store = await RouteStore.open(client);
+        this.#watch = await store.watch((app, routes) => {
+          this.routes.setApp(app, routes);
+          this.#log.info({ app, routes: routes?.length ?? 0 }, 'routes updated');
+        });
+        void this.#watchStatus(client);
+        this.#log.info({ nats: this.#opts.nats, lattice: this.#opts.lattice }, 'gateway connected to the lattice');
+        return;
+      } catch (err) {
+        attempt++;
+        this.#log.error(
+          { err: (err as Error).message, attempt, retryMs },
+          `cannot reach the lattice at ${String(this.#opts.nats)}; retrying`,
+        );
+        await new Promise((r) => setTimeout(r, retryMs));
+      }
+    }
+  }
+
+  async #watchStatus(client: LatticeClient): Promise<void> {
+    for await (const s of client.nc.status()) {
+      if (s.type === 'disconnect' || s.type === 'reconnect') this.#log.warn({ status: s.type }, 'NATS connection');
+    }
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const invocationId = nuid.next();
+    const traceparent = traceparentFor(headerValue(req, 'traceparent'));
+    const t0 = performance.now();
+    let actor: string | undefined;
+    try {
+      const client = this.#client;
+      if (!client || !this.#watch || client.nc.isClosed()) {
+        throw new WeftError(ErrorCode.LatticeUnavailable, 'the gateway is not connected to the lattice yet');
+      }
+      const { path: rawPath, query } = splitTarget(req.url ?? '/');
+      const path = normalizeRequestPath(rawPath);
+      const serverName = (headerValue(req, 'host') ?? '').replace(/:\d+$/, '').toLowerCase();
+      const match = this.routes.match(serverName, path);
+      if (!match) {
+        throw new WeftError(ErrorCode.RouteNotFound, `no route for ${path}`, { details: { path } });
+      }
+      actor = match.entry.actor;
+      const { limits } = match.entry;
+      const body = await readBody(req, limits.maxRequestBytes);
+      const head: HttpRequestHead = {
+        method: req.method ?? 'GET',
+        path,
+        query,
+        headers: forwardedHeaders(req, traceparent),
+        routePrefix: match.prefix,
+        remoteAddr: req.socket.remoteAddress ?? '',
+        remotePort: req.socket.remotePort ?? 0,
+        scheme: 'http',
+        serverName: serverName || (req.socket.localAddress ?? ''),
+        serverPort: req.socket.localPort ?? 0,
+        protocol: `HTTP/${req.httpVersion}`,
+      };
+      const { reply, body: out } = await invoke(client, { invocationId, actor, head }, body, {
+        timeoutMs: limits.timeoutMs,
+        traceparent,
+        maxResponseBytes: limits.maxResponseBytes,
+      });
+      const raw: string[] = [];
+      for (const [k, v] of reply.head.headers) raw.push(k, v);
+      raw.push('x-weft-invocation-id', invocationId, 'content-length', String(out.length));
+      res.writeHead(reply.head.status, raw);
+      res.end(req.method === 'HEAD' ? undefined : out);
+      this.#log.debug(
+        { invocationId, actor, hostId: reply.hostId, status: reply.head.status, ms: performance.now() - t0 },
+        'request served',
+      );
+    } catch (err) {
+      this.#replyError(req, res, err, invocationId, actor);
+    }
+  }
+
+  #replyError(
+    req: IncomingMessage,
+    res: ServerResponse,
+    err: unknown,
+    invocationId: string,
+    actor: string | undefined,
+  ): void {
+    const e =
+      err instanceof WeftError
+        ? err
+        : new WeftError(ErrorCode.Internal, 'internal gateway error', { cause: err });
+    const statusCode = HTTP_STATUS_BY_CODE[e.code];
+    const id = (e.details?.['invocationId'] as string | undefined) ?? invocationId;
+    const level = statusCode >= 500 ? 'warn' : 'info';
+    this.#log[level](
+      { invocationId: id, actor, code: e.code, statusCode, err: e.message, cause: (e.cause as Error | undefined)?.message },
+      'request failed',
+    );
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const body = JSON.stringify({
+      statusCode,
+      code: e.code,
+      error: STATUS_CODES[statusCode] ?? 'Error',
+      message: e.message,
+      invocationId: id,
+    });
+    const headers: Record<string, string | number> = {
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': Buffer.byteLength(body),
+      'x-weft-invocation-id': id,
+    };
+    // An unread oversized body is not drained: close the connection instead.
+    if (e.code === ErrorCode.RequestTooLarge) headers['connection'] = 'close';
+    res.writeHead(statusCode, headers);
+    res.end(req.method === 'HEAD' ? undefined : body);
+  }
+}
+
+function headerValue(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** The request's headers in arrival order, plus X-Forwarded-* and traceparent. */
+function forwardedHeaders(req: IncomingMessage, traceparent: string): HeaderPair[] {
+  const out: HeaderPair[] = [];
+  const raw = req.rawHeaders;
+  const drop = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'traceparent']);
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    if (!drop.has(raw[i]!.toLowerCase())) out.push([raw[i]!, raw[i + 1]!]);
+  }
+  const prior = headerValue(req, 'x-forwarded-for');
+  const peer = req.socket.remoteAddress ?? '';
+  out.push(['X-Forwarded-For', prior ? `${prior}, ${peer}` : peer]);
+  out.push(['X-Forwarded-Proto', 'http']);
+  const host = headerValue(req, 'host');
+  if (host) out.push(['X-Forwarded-Host', host]);
+  out.push(['traceparent', traceparent]);
+  return out;
+}
+
+/** Read the whole body, failing with 413 as soon as it passes `limit` bytes. */
+function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array> {
+  const declared = Number(req.headers['content-length'] ?? NaN);
+  if (Number.isFinite(declared) && declared > limit) {
+    return Promise.reject(tooLarge(declared, limit));
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > limit) {
+        req.removeAllListeners('data');
+        req.pause();
+        reject(tooLarge(size, limit));
+        return;
+      }
+      chunks.push(c);
+    });
+    req.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+    req.once('error', reject);
+  });
+}
+
+function tooLarge(size: number, limit: number): WeftError {
+  return new WeftError(
+    ErrorCode.RequestTooLarge,
+    `request body of ${size}+ bytes is over this route's limit of ${limit} bytes (limits.maxRequestBytes)`,
+    { details: { limitBytes: limit } },
+  );
+}

@@ -52,7 +52,9 @@ export function splitTarget(url: string): RequestTarget {
     if (!rest.startsWith('/')) rest = `/${rest}`;
   }
   const q = rest.indexOf('?');
-  return q === -1 ? { path: rest, query: '' } : { path: rest.slice(0, q), query: rest.slice(q + 1) };
+  return q === -1
+    ? { path: rest, query: '' }
+    : { path: rest.slice(0, q), query: rest.slice(q + 1) };
 }
 
 /**
@@ -166,11 +168,7 @@ function parseSegment(raw: string, rawPath: string): Segment {
       }
       const b = Number.parseInt(digits, 16);
       if (b === 0x2f || b === 0x5c) {
-        throw badPath(
-          'encoded "/" or "\\" in request path',
-          'encoded-separator',
-          rawPath,
-        );
+        throw badPath('encoded "/" or "\\" in request path', 'encoded-separator', rawPath);
       }
       if (b < 0x20 || b === 0x7f) {
         throw badPath('encoded control character in request path', 'encoded-control', rawPath);

@@ -3,12 +3,7 @@
  * shared between contexts (trees, constants, import signatures) lives elsewhere, so building a
  * context is a handful of small allocations.
  */
-import {
-  RIGHTS_ALL,
-  RIGHTS_DIR,
-  RIGHTS_STDIN,
-  RIGHTS_STDOUT,
-} from './constants.ts';
+import { Rights, RIGHTS_ALL, RIGHTS_DIR, RIGHTS_STDIN, RIGHTS_STDOUT } from './constants.ts';
 import { GuestMemory } from './memory.ts';
 import { OutputBuffer, type OutputLimitError } from './output.ts';
 import type { ReadOnlyTree, TreeNode } from './tree.ts';
@@ -30,8 +25,11 @@ export class OpenFd {
   readonly node: TreeNode | undefined;
   /** Read position of a file, in bytes. Kept below 2^53. */
   position = 0;
-  rightsBase: bigint;
-  rightsInheriting: bigint;
+  rightsBase = 0n;
+  rightsInheriting = 0n;
+  /** `fd_read`/`fd_write` rights as booleans: the hot paths skip BigInt arithmetic. */
+  canRead = false;
+  canWrite = false;
   fdflags = 0;
   /** Guest path of a preopen (what `fd_prestat_dir_name` returns); undefined otherwise. */
   readonly preopen: string | undefined;
@@ -46,9 +44,19 @@ export class OpenFd {
   ) {
     this.kind = kind;
     this.node = node;
-    this.rightsBase = rightsBase;
-    this.rightsInheriting = rightsInheriting;
+    this.setRights(rightsBase, rightsInheriting);
     this.preopen = preopen;
+  }
+
+  setRights(base: bigint, inheriting: bigint): void {
+    this.rightsBase = base;
+    this.rightsInheriting = inheriting;
+    this.canRead = (base & Rights.fdRead) !== 0n;
+    this.canWrite = (base & Rights.fdWrite) !== 0n;
+  }
+
+  has(right: bigint): boolean {
+    return (this.rightsBase & right) !== 0n;
   }
 }
 

@@ -67,7 +67,8 @@ export class ReadOnlyTree {
     const root = mkdir(undefined);
     for (const entry of entries) {
       const segments = entry.path.split('/').filter((s) => s !== '');
-      if (segments.length === 0) throw new TypeError(`tree entry has an empty path: '${entry.path}'`);
+      if (segments.length === 0)
+        throw new TypeError(`tree entry has an empty path: '${entry.path}'`);
       let dir = root;
       for (let i = 0; i < segments.length; i++) {
         const name = segments[i] as string;
@@ -103,7 +104,7 @@ export class ReadOnlyTree {
 function fillEntries(root: DirNode): void {
   const pending: DirNode[] = [root];
   for (let dir = pending.pop(); dir !== undefined; dir = pending.pop()) {
-    const names = [...dir.children.keys()].sort();
+    const names = [...dir.children.keys()].toSorted();
     for (const name of names) {
       const node = dir.children.get(name) as TreeNode;
       dir.entries.push({ name, nameBytes: encoder.encode(name), node });

@@ -21,9 +21,13 @@
  */
 
 import { Buffer } from 'node:buffer';
-import { ErrorCode, WeftError } from '../../lattice/errors.ts';
-import type { HttpRequestHead } from '../../lattice/http.ts';
-import { decodeRequestPath, normalizeRequestPath } from '../../lattice/http-path.ts';
+import {
+  decodeRequestPath,
+  ErrorCode,
+  normalizeRequestPath,
+  WeftError,
+  type HttpRequestHead,
+} from '../../lattice/index.ts';
 
 /**
  * Cap on the request-derived part of the environment, counted as the guest sees it: UTF-8
@@ -102,7 +106,9 @@ const HEADER_NAME_FOR_ENV = /^[A-Za-z0-9-]+$/;
 /** RFC 9110 §9.1 method = token. */
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 /** C0 controls except HTAB, and DEL (RFC 9110 §5.5 field-value). */
+// oxlint-disable-next-line no-control-regex -- matching control characters is the point
 const CTL_EXCEPT_HTAB = /[\x00-\x08\x0a-\x1f\x7f]/;
+// oxlint-disable-next-line no-control-regex -- matching control characters is the point
 const CTL_OR_SPACE = /[\x00-\x20\x7f]/;
 
 /**
@@ -124,7 +130,8 @@ export function buildCgiEnv(head: HttpRequestHead, opts: CgiEnvOptions): Record<
   const req = new Map<string, string>();
 
   // RFC 3875 §4.1.12: method is case-sensitive; it must be a token.
-  if (!TOKEN.test(head.method)) throw badRequest('invalid request method', { method: head.method });
+  if (!TOKEN.test(head.method))
+    throw badRequest('invalid request method', { method: printableName(head.method) });
   checkRequestText('protocol', head.protocol);
   checkRequestText('serverName', head.serverName);
   checkRequestText('remoteAddr', head.remoteAddr);
@@ -173,7 +180,8 @@ export function buildCgiEnv(head: HttpRequestHead, opts: CgiEnvOptions): Record<
   for (const [name, value] of httpVars) req.set(name, value);
 
   let sizeBytes = 0;
-  for (const [name, value] of req) sizeBytes += Buffer.byteLength(name) + Buffer.byteLength(value) + 2;
+  for (const [name, value] of req)
+    sizeBytes += Buffer.byteLength(name) + Buffer.byteLength(value) + 2;
   if (sizeBytes > limitBytes) {
     throw new WeftError(ErrorCode.BadRequest, 'request headers too large', {
       details: { limitBytes, sizeBytes },
@@ -224,7 +232,9 @@ function splitScriptPath(path: string, routePrefix: string): ScriptPath {
   // The prefix must end at a segment boundary: '/hello' matches '/hello' and '/hello/x', not '/helloworld'.
   const rest = path.slice(prefix.length);
   if (!path.startsWith(prefix) || (rest !== '' && !rest.startsWith('/'))) {
-    throw badRequest('request path is outside the route prefix', { reason: 'outside-route-prefix' });
+    throw badRequest('request path is outside the route prefix', {
+      reason: 'outside-route-prefix',
+    });
   }
   return {
     scriptName: decodeRequestPath(prefix),
@@ -276,7 +286,8 @@ function mapHeaders(head: HttpRequestHead, passAuthorization: boolean): MappedHe
     // httpoxy: a client's `Proxy:` must never become HTTP_PROXY (cgi.md §8).
     if (lower === 'proxy') continue;
     // §9.2: no credentials unless the app opts in.
-    if (!passAuthorization && (lower === 'authorization' || lower === 'proxy-authorization')) continue;
+    if (!passAuthorization && (lower === 'authorization' || lower === 'proxy-authorization'))
+      continue;
     // §9.2 MAY: hop-by-hop fields and the fields Connection names (RFC 9110 §7.6.1) concern the
     // gateway's connection, not the script.
     if (HOP_BY_HOP.has(lower) || connectionListed.has(lower)) continue;

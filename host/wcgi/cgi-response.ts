@@ -22,8 +22,12 @@
  */
 
 import { Buffer } from 'node:buffer';
-import { ErrorCode, WeftError } from '../../lattice/errors.ts';
-import type { HeaderPair, HttpResponseHead } from '../../lattice/http.ts';
+import {
+  ErrorCode,
+  WeftError,
+  type HeaderPair,
+  type HttpResponseHead,
+} from '../../lattice/index.ts';
 
 /** Default cap on the header block, blank line included (§9.6: bounded, not fixed). 64 KiB. */
 export const DEFAULT_MAX_CGI_HEADER_BYTES = 64 * 1024;
@@ -100,7 +104,9 @@ export function parseCgiResponse(stdout: Uint8Array, opts: ParseCgiResponseOptio
       bodyStart = lf + 1;
       break;
     }
-    lines.push(Buffer.from(window.buffer, window.byteOffset + lineStart, end - lineStart).toString('latin1'));
+    lines.push(
+      Buffer.from(window.buffer, window.byteOffset + lineStart, end - lineStart).toString('latin1'),
+    );
     lineStart = lf + 1;
   }
   if (bodyStart === -1) {
@@ -122,8 +128,10 @@ export function parseCgiResponse(stdout: Uint8Array, opts: ParseCgiResponseOptio
     const lineNo = index + 1;
     // Lenient: an NPH-style status line first (DESIGN.md WCGI), used only as the status.
     if (index === 0 && line.startsWith('HTTP/')) {
-      const m = /^HTTP\/\d(?:\.\d)? (\d{3})(?: [^\x00-\x08\x0a-\x1f\x7f]*)?$/.exec(line);
-      if (m === null) fail(CgiErrorReason.BadStatus, 'malformed status line', { line: lineNo });
+      const m = /^HTTP\/\d(?:\.\d)? (\d{3})(?: .*)?$/.exec(line);
+      if (m === null || CTL_EXCEPT_HTAB.test(line)) {
+        fail(CgiErrorReason.BadStatus, 'malformed status line', { line: lineNo });
+      }
       status = statusCode(m[1] ?? '', lineNo);
       continue;
     }
@@ -136,9 +144,12 @@ export function parseCgiResponse(stdout: Uint8Array, opts: ParseCgiResponseOptio
     const name = line.slice(0, colon);
     // §6.3: whitespace is allowed after ':' but not before it.
     if (name.endsWith(' ') || name.endsWith('\t')) {
-      fail(CgiErrorReason.SpaceBeforeColon, 'whitespace before ":" in a header line', { line: lineNo });
+      fail(CgiErrorReason.SpaceBeforeColon, 'whitespace before ":" in a header line', {
+        line: lineNo,
+      });
     }
-    if (!TOKEN.test(name)) fail(CgiErrorReason.BadName, 'a header name is not a token', { line: lineNo });
+    if (!TOKEN.test(name))
+      fail(CgiErrorReason.BadName, 'a header name is not a token', { line: lineNo });
     const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '');
     if (CTL_EXCEPT_HTAB.test(value)) {
       fail(CgiErrorReason.BadValue, `control character in the value of ${name}`, {
@@ -200,6 +211,7 @@ const REASONS: ReadonlySet<string> = new Set(Object.values(CgiErrorReason));
 /** RFC 9110 §5.1 field-name = token. */
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 /** C0 controls except HTAB, and DEL (RFC 9110 §5.5). CR and LF included: response splitting. */
+// oxlint-disable-next-line no-control-regex -- matching control characters is the point
 const CTL_EXCEPT_HTAB = /[\x00-\x08\x0a-\x1f\x7f]/;
 /** Connection-level (RFC 9110 §7.6.1) and framing fields the server sets itself (§6.3.4). */
 const DROPPED = new Set([

@@ -5,6 +5,7 @@
  */
 
 import { ManifestInvalidError } from '../errors.ts';
+import { hasControlCharacter } from './chars.ts';
 
 /** What an actor's `module` refers to. */
 export type ModuleRef =
@@ -21,7 +22,9 @@ const ARTIFACT_TAG = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
 const FORMS = 'a path (./x.wasm), a digest (sha256:<64 hex digits>) or a name:tag';
 
 /** Like `parseModuleRef`, without throwing: the reason on failure. */
-export function checkModuleRef(s: string): { ok: true; ref: ModuleRef } | { ok: false; reason: string } {
+export function checkModuleRef(
+  s: string,
+): { ok: true; ref: ModuleRef } | { ok: false; reason: string } {
   if (s.length === 0) return { ok: false, reason: `module is empty: expected ${FORMS}` };
   if (/^sha256:/i.test(s)) {
     const m = DIGEST.exec(s);
@@ -29,7 +32,7 @@ export function checkModuleRef(s: string): { ok: true; ref: ModuleRef } | { ok: 
       ? { ok: false, reason: `invalid digest '${s}': expected sha256: followed by 64 hex digits` }
       : { ok: true, ref: { kind: 'digest', digest: `sha256:${m[1].toLowerCase()}` } };
   }
-  if (/[\x00-\x1f\x7f]/.test(s)) {
+  if (hasControlCharacter(s)) {
     return { ok: false, reason: 'invalid module reference: contains a control character' };
   }
   if (s.includes('/') || s.includes('\\') || s.endsWith('.wasm') || s === '.' || s === '..') {

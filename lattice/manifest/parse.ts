@@ -94,9 +94,10 @@ function normalizeActor(a: ActorInput): ActorSpec {
         connect: [...(a.capabilities?.sockets?.connect ?? [])],
       },
     },
-    routes: (a.routes ?? []).map(
-      (r): Route => ({ path: r.path, host: (r.host ?? '*').toLowerCase() }),
-    ),
+    routes: (a.routes ?? []).map((r): Route => ({
+      path: r.path,
+      host: (r.host ?? '*').toLowerCase(),
+    })),
   };
   if (a.spread !== undefined) {
     actor.spread = a.spread.map((s) => {

@@ -99,7 +99,9 @@ const actor: JsonSchema = {
   additionalProperties: false,
   required: ['name', 'module'],
   properties: {
-    name: name('Actor name, unique within the application: a DNS label (it is a NATS subject token).'),
+    name: name(
+      'Actor name, unique within the application: a DNS label (it is a NATS subject token).',
+    ),
     module: {
       type: 'string',
       minLength: 1,
@@ -119,8 +121,7 @@ const actor: JsonSchema = {
       minimum: 1,
       maximum: Number.MAX_SAFE_INTEGER,
       default: 1,
-      description:
-        'Placements: proxy runs this many instances, wcgi serves from this many hosts.',
+      description: 'Placements: proxy runs this many instances, wcgi serves from this many hosts.',
     },
     spread: {
       type: 'array',
@@ -172,11 +173,14 @@ const schema: JsonSchema = {
       additionalProperties: false,
       required: ['name', 'version'],
       properties: {
-        name: name('Application name, unique per lattice: a DNS label (it is a NATS subject token).'),
+        name: name(
+          'Application name, unique per lattice: a DNS label (it is a NATS subject token).',
+        ),
         version: {
           type: 'string',
           pattern: VERSION_PATTERN,
-          description: 'Semver-ish version: 1, 1.0, 1.0.0, v1.2.3, 1.0.0-rc.1+build.5. Quote it in YAML.',
+          description:
+            'Semver-ish version: 1, 1.0, 1.0.0, v1.2.3, 1.0.0-rc.1+build.5. Quote it in YAML.',
         },
         description: { type: 'string' },
         labels: labels('Free-form labels on the application.'),
@@ -266,7 +270,7 @@ const schema: JsonSchema = {
           type: 'string',
           pattern: ROUTE_PATH_PATTERN,
           description:
-            "/exact, /prefix/... (everything below /prefix) or /... (everything). Exact beats wildcard; longest prefix wins.",
+            '/exact, /prefix/... (everything below /prefix) or /... (everything). Exact beats wildcard; longest prefix wins.',
         },
         host: {
           type: 'string',

@@ -22,7 +22,7 @@ import type { PathSegment, Problem } from './problem.ts';
 /** Aliases expanding beyond this many nodes are refused (a "billion laughs" document). */
 const MAX_ALIAS_COUNT = 100;
 
-/** Where a problem points: the value at the path, its key (unknown field), or the object itself. */
+/** Where a problem points: the value at its path, or the key (for an unknown field or key). */
 export type Anchor = 'value' | 'key';
 
 export interface Position {
@@ -52,7 +52,6 @@ export class ManifestSource {
     const lines = new LineCounter();
     // prettyErrors off: its messages carry a multi-line excerpt; ours must be one line each.
     const doc = parseDocument(text, {
-      keepSourceTokens: true,
       lineCounter: lines,
       prettyErrors: false,
       uniqueKeys: true,
@@ -133,7 +132,9 @@ export class ManifestSource {
     for (const seg of path) {
       if (isAlias(node)) node = node.resolve(this.#doc);
       if (isMap(node)) {
-        node = node.items.find((p) => isScalar(p.key) && String(p.key.value) === String(seg))?.value;
+        node = node.items.find(
+          (p) => isScalar(p.key) && String(p.key.value) === String(seg),
+        )?.value;
       } else if (isSeq(node) && typeof seg === 'number') {
         node = node.items[seg];
       } else {
@@ -187,7 +188,9 @@ export class ManifestSource {
 
 /** The key written at `offset` (a duplicate key's position): up to its `:`, quotes kept. */
 function keyAt(text: string, offset: number): string {
-  const m = /^("(?:[^"\\\n]|\\.)*"|'(?:[^'\n]|'')*'|[^:#\n]*[^:#\s])/.exec(text.slice(offset, offset + 256));
+  const m = /^("(?:[^"\\\n]|\\.)*"|'(?:[^'\n]|'')*'|[^:#\n]*[^:#\s])/.exec(
+    text.slice(offset, offset + 256),
+  );
   return m?.[1] ?? text.slice(offset, offset + 1);
 }
 

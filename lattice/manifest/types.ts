@@ -140,7 +140,8 @@ export const VERSION_PATTERN =
 /** POSIX portable environment variable names. */
 export const ENV_KEY_PATTERN = '^[A-Za-z_][A-Za-z0-9_]*$';
 /** Label keys (app labels, spread requirements): Kubernetes-like, optional `prefix/`. */
-export const LABEL_KEY_PATTERN = '^([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$';
+export const LABEL_KEY_PATTERN =
+  '^([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$';
 /**
  * A route path segment: no `/`, whitespace, control characters, `?`, `#`, `*`, and no `..`
  * anywhere (it would let a route climb out of its prefix after normalization).

@@ -7,6 +7,7 @@
  */
 
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { hasControlCharacter } from './chars.ts';
 import { checkModuleRef } from './module-ref.ts';
 import type { PathSegment, Problem } from './problem.ts';
 import { formatPath } from './problem.ts';
@@ -45,9 +46,7 @@ export function schemaProblems(data: unknown, source: ManifestSource): Problem[]
   const errors = validate.errors ?? [];
   const located: Located[] = [];
   // An error on a value of the wrong type makes its other errors (pattern, const) noise.
-  const wrongType = new Set(
-    errors.filter((e) => e.keyword === 'type').map((e) => e.instancePath),
-  );
+  const wrongType = new Set(errors.filter((e) => e.keyword === 'type').map((e) => e.instancePath));
   for (const e of errors) {
     if (e.keyword !== 'type' && wrongType.has(e.instancePath) && e.propertyName === undefined) {
       continue;
@@ -55,7 +54,11 @@ export function schemaProblems(data: unknown, source: ManifestSource): Problem[]
     const l = translate(e, data, source);
     if (l !== undefined) located.push(l);
   }
-  return located.map((l) => ({ path: l.path, ...source.position(l.path, l.anchor), message: l.message }));
+  return located.map((l) => ({
+    path: l.path,
+    ...source.position(l.path, l.anchor),
+    message: l.message,
+  }));
 }
 
 function translate(e: ErrorObject, data: unknown, source: ManifestSource): Located | undefined {
@@ -79,7 +82,11 @@ function translate(e: ErrorObject, data: unknown, source: ManifestSource): Locat
     case 'required': {
       const field = String(params['missingProperty']);
       // Positioned at the object that lacks the field: there is nothing else to point at.
-      return { path: [...path, field], anchor: 'value', message: `missing required field '${field}'` };
+      return {
+        path: [...path, field],
+        anchor: 'value',
+        message: `missing required field '${field}'`,
+      };
     }
     case 'propertyNames':
       // ajv also reports the inner failure (pattern) with `propertyName` set: that one is worded.
@@ -120,7 +127,11 @@ function translate(e: ErrorObject, data: unknown, source: ManifestSource): Locat
       return { path, anchor: 'value', message: valueHint(pattern, String(e.data)) };
     }
     case 'minimum':
-      return { path, anchor: 'value', message: `must be at least ${String(params['limit'])}, got ${String(e.data)}` };
+      return {
+        path,
+        anchor: 'value',
+        message: `must be at least ${String(params['limit'])}, got ${String(e.data)}`,
+      };
     case 'maximum':
       return {
         path,
@@ -222,12 +233,14 @@ function valueHint(pattern: string, value: string): string {
 function routePathReason(p: string): string {
   if (!p.startsWith('/')) return "must start with '/'";
   if (/[?#]/.test(p)) return "must not contain '?' or '#' (routes match the path only)";
-  if (/[\s\x00-\x1f\x7f]/.test(p)) return 'must not contain spaces or control characters';
+  if (/\s/.test(p) || hasControlCharacter(p))
+    return 'must not contain spaces or control characters';
   if (p.includes('*')) return "must not contain '*'; end the path with /... for a wildcard";
   if (p.includes('//')) return 'must not contain empty segments (//)';
-  if (/\.\.\.(?!$)|[^/]\.\.\.$/.test(p)) return 'may use ... only as the last segment (/prefix/...)';
+  if (/\.\.\.(?!$)|[^/]\.\.\.$/.test(p))
+    return 'may use ... only as the last segment (/prefix/...)';
   if (p.includes('..')) return "must not contain '..'";
-  return "must be /exact, /prefix/... or /...";
+  return 'must be /exact, /prefix/... or /...';
 }
 
 /** The allowed name nearest to a misspelt one, when near enough to be a likely typo. */
@@ -264,7 +277,9 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 
 function records(v: unknown): [number, Record<string, unknown>][] {
   return Array.isArray(v)
-    ? v.flatMap((item, i): [number, Record<string, unknown>][] => (isRecord(item) ? [[i, item]] : []))
+    ? v.flatMap((item, i): [number, Record<string, unknown>][] =>
+        isRecord(item) ? [[i, item]] : [],
+      )
     : [];
 }
 

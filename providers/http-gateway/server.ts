@@ -191,7 +191,14 @@ export class Gateway {
       });
       const raw: string[] = [];
       for (const [k, v] of reply.head.headers) raw.push(k, v);
-      raw.push('x-weft-invocation-id', invocationId, 'content-length', String(out.length));
+      raw.push(
+        'x-weft-invocation-id',
+        invocationId,
+        'x-weft-host-id',
+        reply.hostId,
+        'content-length',
+        String(out.length),
+      );
       res.writeHead(reply.head.status, raw);
       res.end(req.method === 'HEAD' ? undefined : out);
       this.#log.debug(

@@ -196,7 +196,12 @@ describe('buildCgiEnv: HTTP_* (§4.1.18, §9.2)', () => {
   });
 
   it('skips empty elements when merging but keeps a field that is only empty', () => {
-    expect(withHeaders([['X-E', ''], ['X-E', 'v']])['HTTP_X_E']).toBe('v');
+    expect(
+      withHeaders([
+        ['X-E', ''],
+        ['X-E', 'v'],
+      ])['HTTP_X_E'],
+    ).toBe('v');
     expect(withHeaders([['X-E', '']])['HTTP_X_E']).toBe('');
   });
 
@@ -319,9 +324,9 @@ describe('buildCgiEnv: HTTP_* (§4.1.18, §9.2)', () => {
     expect(e.details?.['sizeBytes']).toBeGreaterThan(MAX_CGI_REQUEST_ENV_BYTES);
     // Just under the cap passes; the cap is configurable.
     expect(() => withHeaders(big.slice(0, 60))).not.toThrow();
-    expect(thrown(() => withHeaders(big.slice(0, 2), { maxRequestEnvBytes: 1024 })).details).toMatchObject(
-      { limitBytes: 1024 },
-    );
+    expect(
+      thrown(() => withHeaders(big.slice(0, 2), { maxRequestEnvBytes: 1024 })).details,
+    ).toMatchObject({ limitBytes: 1024 });
   });
 
   it('counts the cap in UTF-8 bytes', () => {
@@ -386,7 +391,13 @@ describe('buildCgiEnv: precedence of actorEnv, request and extra', () => {
       QUERY_STRING: '',
       HTTP_DOCUMENT_ROOT: '/client',
     });
-    for (const name of ['CONTENT_LENGTH', 'CONTENT_TYPE', 'PATH_TRANSLATED', 'HTTPS', 'REMOTE_USER']) {
+    for (const name of [
+      'CONTENT_LENGTH',
+      'CONTENT_TYPE',
+      'PATH_TRANSLATED',
+      'HTTPS',
+      'REMOTE_USER',
+    ]) {
       expect(e).not.toHaveProperty(name);
     }
   });

@@ -22,7 +22,10 @@ function parseFixture(name: string) {
 }
 
 /** The error a bad fixture raises; fails the test when it parses. */
-function invalid(name: string, text = fixture(name)): {
+function invalid(
+  name: string,
+  text = fixture(name),
+): {
   err: ManifestInvalidError;
   errors: ManifestProblem[];
   lines: string[];
@@ -123,7 +126,13 @@ describe('parseManifest: valid manifests', () => {
       ],
     });
     expect(api?.mode).toBe('proxy');
-    expect(api?.limits).toEqual({ ...DEFAULT_LIMITS, timeoutMs: 30_000, memoryMiB: 4096, maxResponseBytes: 1024, maxQueue: 0 });
+    expect(api?.limits).toEqual({
+      ...DEFAULT_LIMITS,
+      timeoutMs: 30_000,
+      memoryMiB: 4096,
+      maxResponseBytes: 1024,
+      maxQueue: 0,
+    });
     expect(api?.routes).toEqual([
       { path: '/api/...', host: '*' },
       { path: '/hello/...', host: 'shop.example.com' },
@@ -147,8 +156,11 @@ describe('parseManifest: valid manifests', () => {
     expect(Object.isFrozen(m.spec.actors)).toBe(true);
     expect(Object.isFrozen(m.spec.actors[0]?.env)).toBe(true);
     expect(Object.isFrozen(m.spec.actors[0]?.capabilities.sockets?.listen)).toBe(true);
+    const actor = m.spec.actors[0];
+    if (actor === undefined) throw new Error('no actor');
+    expect(() => actor.args.push('x')).toThrow(TypeError);
     expect(() => {
-      (m.spec.actors[0]?.args as string[]).push('x');
+      actor.limits.timeoutMs = 1;
     }).toThrow(TypeError);
     const a = parseFixture('valid-minimal.yaml');
     const b = parseFixture('valid-minimal.yaml');
@@ -157,7 +169,16 @@ describe('parseManifest: valid manifests', () => {
   });
 
   it('accepts the route and guest path forms users write', () => {
-    const paths = ['/', '/...', '/hello', '/hello/', '/hello/...', '/a/b.c/d', '/%20x', '/v1.2/...'];
+    const paths = [
+      '/',
+      '/...',
+      '/hello',
+      '/hello/',
+      '/hello/...',
+      '/a/b.c/d',
+      '/%20x',
+      '/v1.2/...',
+    ];
     const yaml = `apiVersion: weft/v1
 kind: Application
 metadata: { name: a, version: "1" }
@@ -184,7 +205,12 @@ describe('parseManifest: invalid manifests', () => {
   it('reports a duplicate key as a YAML error naming the key', () => {
     const { errors } = invalid('duplicate-key.yaml');
     expect(errors).toEqual([
-      { path: '', line: 10, column: 7, message: "YAML: duplicate key 'module': mapping keys must be unique" },
+      {
+        path: '',
+        line: 10,
+        column: 7,
+        message: "YAML: duplicate key 'module': mapping keys must be unique",
+      },
     ]);
   });
 
@@ -209,7 +235,12 @@ describe('parseManifest: invalid manifests', () => {
   it('names a missing required field at its parent object', () => {
     const { errors, lines } = invalid('missing-module.yaml');
     expect(errors).toEqual([
-      { path: 'spec.actors[0].module', line: 8, column: 7, message: "missing required field 'module'" },
+      {
+        path: 'spec.actors[0].module',
+        line: 8,
+        column: 7,
+        message: "missing required field 'module'",
+      },
     ]);
     expect(lines[0]).toContain('missing-module.yaml:8:7: spec.actors[0].module');
   });
@@ -235,8 +266,12 @@ describe('parseManifest: invalid manifests', () => {
       column: 15,
       message: 'expected string, got number 8080; quote the value: "8080"',
     });
-    expect(problem(errors, 'spec.actors[0].env.DEBUG').message).toContain('quote the value: "true"');
-    expect(problem(errors, 'spec.actors[0].env.EMPTY').message).toContain('write "" for an empty string');
+    expect(problem(errors, 'spec.actors[0].env.DEBUG').message).toContain(
+      'quote the value: "true"',
+    );
+    expect(problem(errors, 'spec.actors[0].env.EMPTY').message).toContain(
+      'write "" for an empty string',
+    );
     expect(problem(errors, 'spec.actors[0].env["BAD-NAME"]')).toMatchObject({
       line: 14,
       column: 9,
@@ -304,7 +339,7 @@ describe('parseManifest: invalid manifests', () => {
       ['spec.actors[2].module', 13, 15],
       ['spec.actors[3].module', 15, 15],
     ]);
-    expect(errors[0]?.message).toContain("write ./hello for a file, or hello:<tag>");
+    expect(errors[0]?.message).toContain('write ./hello for a file, or hello:<tag>');
     expect(errors[1]?.message).toContain('64 hex digits');
     expect(errors[3]?.message).toBe('must not be empty');
   });
@@ -396,6 +431,55 @@ spec:
     expect(({} as Record<string, unknown>)['x']).toBeUndefined();
   });
 
+  it('refuses a second YAML document and tab indentation', () => {
+    const base = 'apiVersion: weft/v1\nkind: Application\nmetadata: { name: a, version: "1" }\n';
+    expect(invalid('multi.yaml', `${base}spec: {}\n---\nfoo: 1\n`).lines).toEqual([
+      'multi.yaml:5:1: YAML: a manifest is a single document; found a second one after ---',
+    ]);
+    expect(invalid('tab.yaml', `${base}spec:\n\tactors: []\n`).errors[0]).toMatchObject({
+      line: 5,
+      column: 1,
+    });
+  });
+
+  it('names a missing top-level field and points at the document', () => {
+    const text = 'apiVersion: weft/v1\nkind: Application\nmetadata: { name: a, version: "1" }\n';
+    expect(invalid('no-spec.yaml', text).lines).toEqual([
+      "no-spec.yaml:1:1: spec: missing required field 'spec'",
+    ]);
+  });
+
+  it('compares route hosts case-insensitively', () => {
+    const text = `apiVersion: weft/v1
+kind: Application
+metadata: { name: a, version: "1" }
+spec:
+  actors:
+    - { name: a, module: a.wasm, routes: [{ path: /x, host: Example.com }] }
+    - { name: b, module: b.wasm, routes: [{ path: /x, host: example.COM }, { path: /x/... }] }
+`;
+    const { errors } = invalid('hosts.yaml', text);
+    expect(errors.map((e) => e.path)).toEqual(['spec.actors[1].routes[0]']);
+  });
+
+  it('keeps every problem in details but caps the message', () => {
+    const actors = Array.from(
+      { length: 150 },
+      (_, i) => `    - { name: a${i}, module: a.wasm, x: 1 }`,
+    ).join('\n');
+    const text = `apiVersion: weft/v1\nkind: Application\nmetadata: { name: a, version: "1" }\nspec:\n  actors:\n${actors}\n`;
+    try {
+      parseManifest(text, 'big.yaml');
+      expect.unreachable();
+    } catch (err) {
+      const e = err as ManifestInvalidError;
+      expect(e.details?.['errors']).toHaveLength(150);
+      const lines = e.message.split('\n');
+      expect(lines).toHaveLength(101);
+      expect(lines[100]).toBe('big.yaml: … and 50 more problems');
+    }
+  });
+
   it('survives the wire: code, message and details round-trip', () => {
     const { err } = invalid('missing-module.yaml');
     const back = fromWire(JSON.parse(JSON.stringify(toWire(err))));
@@ -436,17 +520,34 @@ describe('parseModuleRef', () => {
 });
 
 describe('MANIFEST_SCHEMA', () => {
-  it('is the published docs/manifest.schema.json', () => {
-    const published = readFileSync(new URL('../../docs/manifest.schema.json', import.meta.url), 'utf8');
-    expect(published).toBe(manifestJsonSchema());
-    expect(JSON.parse(published)).toEqual(MANIFEST_SCHEMA);
+  it('is the published docs/manifest.schema.json (run lattice/manifest/write-schema.ts)', () => {
+    const published = readFileSync(
+      new URL('../../docs/manifest.schema.json', import.meta.url),
+      'utf8',
+    );
+    expect(JSON.parse(published)).toEqual(JSON.parse(manifestJsonSchema()));
+    expect(JSON.parse(manifestJsonSchema())).toEqual(MANIFEST_SCHEMA);
   });
 
   it('is a valid draft-07 schema that other tools can use on their own', () => {
     const ajv = new Ajv({ strict: true, allErrors: true });
     const validate = ajv.compile(JSON.parse(manifestJsonSchema()));
-    expect(validate({ apiVersion: 'weft/v1', kind: 'Application', metadata: { name: 'a', version: '1' }, spec: { actors: [{ name: 'a', module: 'a.wasm' }] } })).toBe(true);
-    expect(validate({ apiVersion: 'weft/v1', kind: 'Application', metadata: { name: 'a', version: '1' }, spec: { actors: [{ name: 'a', module: 'a.wasm', extra: 1 }] } })).toBe(false);
+    expect(
+      validate({
+        apiVersion: 'weft/v1',
+        kind: 'Application',
+        metadata: { name: 'a', version: '1' },
+        spec: { actors: [{ name: 'a', module: 'a.wasm' }] },
+      }),
+    ).toBe(true);
+    expect(
+      validate({
+        apiVersion: 'weft/v1',
+        kind: 'Application',
+        metadata: { name: 'a', version: '1' },
+        spec: { actors: [{ name: 'a', module: 'a.wasm', extra: 1 }] },
+      }),
+    ).toBe(false);
   });
 
   it('is frozen', () => {

@@ -1,0 +1,238 @@
+/**
+ * `npm run bench`: side by side in one run, on 127.0.0.1 only, bounded in time.
+ *   (a) GET /hello through gateway + NATS + host (WCGI, a fresh instance per request)
+ *   (b) a plain node:http hello server
+ *   (c) the same hello C program compiled natively under lighttpd's mod_cgi (classic CGI)
+ * plus instance start (µs, compiled module cached) and deploy → first 200 (ms).
+ * Prints a table and writes bench/results/latest.json.
+ * WEFT_BENCH_SECONDS sets each load's duration (default 10), WEFT_BENCH_CONNECTIONS the
+ * connections (default 50).
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import { WasiContext } from '../host/wasi/index.ts';
+import { connectLattice, deployApplication, parseManifest } from '../lattice/index.ts';
+import { startNatsServer } from '../bin/nats-server.ts';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const SECONDS = Number(process.env['WEFT_BENCH_SECONDS'] ?? 10);
+const CONNECTIONS = Number(process.env['WEFT_BENCH_CONNECTIONS'] ?? 50);
+const HELLO_WASM = join(root, 'actors', 'dist', 'hello.wasm');
+const HELLO_CGI = join(root, 'bench', '.build', 'hello.cgi');
+
+interface Row {
+  name: string;
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  note?: string;
+}
+
+const children: ChildProcess[] = [];
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function log(s: string): void {
+  process.stderr.write(`${s}\n`);
+}
+
+/** Spawn a process and resolve with the first stdout match of `ready`. */
+function startProcess(cmd: string, args: string[], ready: RegExp): Promise<RegExpMatchArray> {
+  return new Promise((res, rej) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(child);
+    let out = '';
+    let err = '';
+    const timer = setTimeout(() => rej(new Error(`${cmd} did not start: ${err}`)), 20_000);
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = out.match(ready);
+      if (m) {
+        clearTimeout(timer);
+        res(m);
+      }
+      if (out.length > 1e6) out = out.slice(-1e5);
+    });
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('exit', (code) => rej(new Error(`${cmd} exited ${code}: ${err}`)));
+  });
+}
+
+async function load(name: string, url: string): Promise<Row> {
+  // Warm up (JIT, keep-alive pools, module caches) before measuring.
+  await autocannon({ url, connections: CONNECTIONS, duration: 2 });
+  const r = await autocannon({ url, connections: CONNECTIONS, duration: SECONDS });
+  const bad = r.non2xx + r.errors + r.timeouts;
+  const row: Row = { name, rps: Math.round(r.requests.average), p50Ms: r.latency.p50, p99Ms: r.latency.p99 };
+  if (bad > 0) row.note = `${bad} failed of ${r.requests.total}`;
+  log(`  ${name}: ${row.rps} req/s, p50 ${row.p50Ms} ms, p99 ${row.p99Ms} ms${row.note ? ` (${row.note})` : ''}`);
+  return row;
+}
+
+async function instanceStartUs(): Promise<number> {
+  const mod = await WebAssembly.compile(await readFile(HELLO_WASM));
+  const env = {
+    GATEWAY_INTERFACE: 'CGI/1.1',
+    REQUEST_METHOD: 'GET',
+    QUERY_STRING: 'name=bench',
+    SCRIPT_NAME: '/hello',
+    PATH_INFO: '',
+    SERVER_NAME: '127.0.0.1',
+    SERVER_PORT: '8080',
+    SERVER_PROTOCOL: 'HTTP/1.1',
+    SERVER_SOFTWARE: 'weft',
+    REMOTE_ADDR: '127.0.0.1',
+  };
+  const samples: number[] = [];
+  for (let i = 0; i < 3000; i++) {
+    const t0 = performance.now();
+    const ctx = new WasiContext({ args: ['hello'], env, stdin: new Uint8Array(0) });
+    new WebAssembly.Instance(mod, ctx.imports);
+    samples.push((performance.now() - t0) * 1000);
+  }
+  const tail = samples.slice(500).sort((a, b) => a - b);
+  return Math.round(tail[Math.floor(tail.length / 2)]! * 10) / 10;
+}
+
+async function main(): Promise<void> {
+  const rows: Row[] = [];
+  const node = process.execPath;
+  const weft = join(root, 'bin', 'weft.ts');
+  log(`weft bench: ${CONNECTIONS} connections, ${SECONDS} s per row`);
+
+  log('instance start (compiled module cached)...');
+  const startUs = await instanceStartUs();
+  log(`  median ${startUs} µs`);
+
+  const nats = await startNatsServer();
+  try {
+    const lattice = `bench${Date.now().toString(36)}`;
+    const g = ['--nats', nats.url, '--lattice', lattice, '--log-level', 'warn'];
+    await startProcess(node, [weft, 'host', ...g, '--log-level', 'info'], /"host started"/);
+    const gm = await startProcess(
+      node,
+      [weft, 'gateway', ...g, '--log-level', 'info', '--listen', '127.0.0.1:0'],
+      /"url":"(http:\/\/[^"]+)"/,
+    );
+    const gatewayUrl = gm[1]!;
+    await sleep(300);
+
+    log('deploy → first 200...');
+    const dir = await mkdtemp(join(tmpdir(), 'weft-bench-'));
+    const file = join(dir, 'app.yaml');
+    const yaml = `apiVersion: weft/v1
+kind: Application
+metadata: { name: bench, version: 1.0.0 }
+spec:
+  actors:
+    - name: hello
+      module: ${HELLO_WASM}
+      routes: [{ path: /hello }]
+`;
+    await writeFile(file, yaml);
+    const client = await connectLattice({ servers: nats.url, lattice });
+    const t0 = performance.now();
+    await deployApplication(client, parseManifest(yaml, file), file);
+    let deployMs = NaN;
+    for (let i = 0; i < 2000; i++) {
+      const res = await fetch(`${gatewayUrl}/hello?name=bench`).catch(() => undefined);
+      if (res?.status === 200) {
+        deployMs = Math.round(performance.now() - t0);
+        break;
+      }
+      await res?.arrayBuffer();
+      await sleep(5);
+    }
+    await client.close();
+    log(`  ${deployMs} ms`);
+
+    log('load:');
+    rows.push(await load('wcgi-lattice', `${gatewayUrl}/hello?name=bench`));
+
+    const nm = await startProcess(
+      node,
+      [
+        '-e',
+        `const s=require('http').createServer((q,r)=>{const n=new URL(q.url,'http://x').searchParams.get('name')??'world';r.writeHead(200,{'content-type':'text/plain; charset=utf-8'});r.end('Hello, '+n+'!\\n')});s.listen(0,'127.0.0.1',()=>console.log('port='+s.address().port))`,
+      ],
+      /port=(\d+)/,
+    );
+    rows.push(await load('node-http', `http://127.0.0.1:${nm[1]}/hello?name=bench`));
+
+    const lighttpd = spawnSync('lighttpd', ['-v'], { encoding: 'utf8' });
+    if (lighttpd.status !== 0) {
+      rows.push({ name: 'classic-cgi-lighttpd', rps: 0, p50Ms: 0, p99Ms: 0, note: 'skipped: lighttpd is not installed (apt-get install lighttpd)' });
+      log('  classic-cgi-lighttpd: skipped, lighttpd is not installed');
+    } else if (!existsSync(HELLO_CGI)) {
+      rows.push({ name: 'classic-cgi-lighttpd', rps: 0, p50Ms: 0, p99Ms: 0, note: 'skipped: no native build (node actors/build.ts --native)' });
+    } else {
+      const port = 20000 + Math.floor(Math.random() * 20000);
+      const cdir = await mkdtemp(join(tmpdir(), 'weft-lighttpd-'));
+      await mkdir(join(cdir, 'www'), { recursive: true });
+      const conf = join(cdir, 'lighttpd.conf');
+      await writeFile(
+        conf,
+        [
+          'server.modules = ("mod_cgi", "mod_alias")',
+          `server.document-root = "${join(cdir, 'www')}"`,
+          `server.port = ${port}`,
+          'server.bind = "127.0.0.1"',
+          `server.errorlog = "${join(cdir, 'error.log')}"`,
+          'server.max-connections = 1024',
+          `alias.url = ("/hello" => "${HELLO_CGI}")`,
+          'cgi.assign = ("" => "")',
+        ].join('\n'),
+      );
+      const child = spawn('lighttpd', ['-D', '-f', conf], { stdio: 'ignore' });
+      children.push(child);
+      let up = false;
+      for (let i = 0; i < 100 && !up; i++) {
+        await sleep(50);
+        up = (await fetch(`http://127.0.0.1:${port}/hello?name=bench`).catch(() => undefined))?.status === 200;
+      }
+      rows.push(up ? await load('classic-cgi-lighttpd', `http://127.0.0.1:${port}/hello?name=bench`) : { name: 'classic-cgi-lighttpd', rps: 0, p50Ms: 0, p99Ms: 0, note: 'skipped: lighttpd did not start' });
+    }
+
+    const rps = (n: string) => rows.find((r) => r.name === n)?.rps ?? 0;
+    const ratio = (a: number, b: number) => (b > 0 ? Math.round((a / b) * 100) / 100 : null);
+    const results = {
+      date: new Date().toISOString(),
+      connections: CONNECTIONS,
+      seconds: SECONDS,
+      rows,
+      ratios: {
+        wcgiVsNodeHttp: ratio(rps('wcgi-lattice'), rps('node-http')),
+        wcgiVsClassicCgi: ratio(rps('wcgi-lattice'), rps('classic-cgi-lighttpd')),
+      },
+      instanceStartUs: startUs,
+      deployToFirstResponseMs: deployMs,
+    };
+    await mkdir(join(root, 'bench', 'results'), { recursive: true });
+    await writeFile(join(root, 'bench', 'results', 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
+    const pad = (s: string | number, n: number) => String(s).padEnd(n);
+    process.stdout.write(
+      [
+        '',
+        `${pad('row', 24)}${pad('req/s', 10)}${pad('p50 ms', 9)}${pad('p99 ms', 9)}note`,
+        ...rows.map((r) => `${pad(r.name, 24)}${pad(r.rps, 10)}${pad(r.p50Ms, 9)}${pad(r.p99Ms, 9)}${r.note ?? ''}`),
+        '',
+        `WCGI vs node:http      ${results.ratios.wcgiVsNodeHttp ?? 'n/a'}x   (target >= 0.25)`,
+        `WCGI vs classic CGI    ${results.ratios.wcgiVsClassicCgi ?? 'n/a'}x   (target >= 3)`,
+        `instance start         ${startUs} µs median   (target <= 100)`,
+        `deploy -> first 200    ${deployMs} ms   (target <= 1000)`,
+        'written to bench/results/latest.json',
+        '',
+      ].join('\n'),
+    );
+  } finally {
+    for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
+    await nats.stop();
+  }
+}
+
+await main();
+process.exit(0);

@@ -1,0 +1,82 @@
+/**
+ * The gateway when the lattice is not there: NATS down at start (clear error, reconnects when it
+ * comes up), and routes whose actor no host runs (503 with a code).
+ */
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { expect, inject, it } from 'vitest';
+import { Host } from '../../host/index.ts';
+import { RouteStore, connectLattice, deployApplication, parseManifest } from '../../lattice/index.ts';
+import { Gateway } from '../../providers/http-gateway/index.ts';
+import { startNatsServer } from '../helpers/nats-server.ts';
+import { ACTORS_DIST, newLattice, oneActorManifest, startStack } from '../helpers/stack.ts';
+import { until } from '../helpers/until.ts';
+import { Writable } from 'node:stream';
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+it('answers 503 with a code when no host runs the routed actor', async () => {
+  const stack = await startStack(inject('natsUrl'), { hosts: 0 });
+  try {
+    // A route exists but nothing runs the actor.
+    await (await RouteStore.open(stack.client)).put('orphan', [
+      { app: 'orphan', actor: 'nobody', host: '*', path: '/orphan/...', limits: { maxRequestBytes: 1024, maxResponseBytes: 1024, timeoutMs: 2000 } },
+    ]);
+    await until(() => stack.gateway.routes.match('x', '/orphan/a'), { name: 'route' });
+    const res = await fetch(`${stack.gateway.url}/orphan/a`);
+    expect(res.status).toBe(503);
+    const j = (await res.json()) as { code: string; message: string };
+    expect(j.code).toBe('WEFT_ERR_NO_HOST');
+    expect(j.message).toContain('nobody');
+  } finally {
+    await stack.stop();
+  }
+});
+
+it('starts while NATS is down, says so, and connects when it comes up', async () => {
+  const port = await freePort();
+  const url = `nats://127.0.0.1:${port}`;
+  const lines: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const l of chunk.toString().split('\n')) if (l) lines.push(JSON.parse(l) as Record<string, unknown>);
+      cb();
+    },
+  });
+  const lattice = newLattice();
+  const gateway = new Gateway({ nats: url, lattice, log: pino({ level: 'info' }, sink), port: 0, retryMs: 200 });
+  await gateway.start();
+  let server: Awaited<ReturnType<typeof startNatsServer>> | undefined;
+  let host: Host | undefined;
+  try {
+    const res = await fetch(`${gateway.url}/hello`);
+    expect(res.status).toBe(503);
+    expect(((await res.json()) as { code: string }).code).toBe('WEFT_ERR_LATTICE_UNAVAILABLE');
+    await until(() => lines.some((l) => String(l['msg']).includes('cannot reach the lattice')), { name: 'error logged' });
+
+    server = await startNatsServer({ port });
+    await until(() => gateway.ready, { name: 'gateway connected', timeoutMs: 15_000 });
+    host = new Host({ nats: url, lattice, log: pino({ level: 'silent' }), workers: 1 });
+    await host.start();
+    const client = await connectLattice({ servers: url, lattice });
+    const yaml = oneActorManifest({ actor: 'hello', module: join(ACTORS_DIST, 'hello.wasm'), routes: ['/hello'] });
+    await deployApplication(client, parseManifest(yaml, 'inline.yaml'), join(ACTORS_DIST, 'app.yaml'));
+    await client.close();
+    await until(
+      async () => (await fetch(`${gateway.url}/hello?name=back`)).status === 200,
+      { name: 'served after NATS came up', timeoutMs: 15_000 },
+    );
+  } finally {
+    await gateway.stop();
+    await host?.stop();
+    await server?.stop();
+  }
+});

@@ -1,0 +1,164 @@
+/**
+ * Actors that misbehave get a clear status and error id, and the host and gateway keep serving
+ * other requests meanwhile.
+ */
+import { join } from 'node:path';
+import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { ACTORS_DIST, FIXTURES_DIST, startStack, type Stack } from '../helpers/stack.ts';
+
+let stack: Stack;
+let base: string;
+
+const fixture = (name: string, limits = ''): string => `
+    - name: ${name}
+      module: ${join(FIXTURES_DIST, `${name}.wasm`)}
+      routes: [{ path: /${name}/... }]${limits ? `\n      limits: { ${limits} }` : ''}`;
+
+beforeAll(async () => {
+  stack = await startStack(inject('natsUrl'));
+  await stack.deploy(`apiVersion: weft/v1
+kind: Application
+metadata: { name: bad, version: 1.0.0 }
+spec:
+  actors:
+    - name: hello
+      module: ${join(ACTORS_DIST, 'hello.wasm')}
+      routes: [{ path: /hello }]
+${[
+  fixture('trap'),
+  fixture('spin', 'timeoutMs: 1000'),
+  fixture('no-headers'),
+  fixture('garbage-headers'),
+  fixture('flood', 'maxResponseBytes: 8388608'),
+  fixture('exit-early'),
+  fixture('env-dump'),
+].join('')}
+`);
+  base = stack.gateway.url;
+});
+
+afterAll(async () => {
+  await stack?.stop();
+});
+
+async function errorOf(path: string): Promise<{ status: number; code: string; invocationId: string }> {
+  const res = await fetch(`${base}${path}`);
+  const j = (await res.json()) as { code: string; invocationId: string; statusCode: number };
+  expect(j.statusCode).toBe(res.status);
+  return { status: res.status, code: j.code, invocationId: j.invocationId };
+}
+
+async function helloStillServes(): Promise<void> {
+  const res = await fetch(`${base}/hello?name=ok`);
+  expect(res.status).toBe(200);
+  expect(await res.text()).toContain('ok');
+}
+
+describe('misbehaving actors', () => {
+  it('a trap is a 500 with an error id', async () => {
+    const e = await errorOf('/trap/');
+    expect(e.status).toBe(500);
+    expect(e.code).toBe('WEFT_ERR_ACTOR_TRAP');
+    expect(e.invocationId).toMatch(/\w{8,}/);
+    await helloStillServes();
+  });
+
+  it('an endless loop is a 504 after timeoutMs, and the worker is replaced', async () => {
+    const replacedBefore = stack.hosts[0]!.inventory().workers;
+    const slow = errorOf('/spin/');
+    // Other actors keep serving while one worker spins.
+    await helloStillServes();
+    const e = await slow;
+    expect(e.status).toBe(504);
+    expect(e.code).toBe('WEFT_ERR_TIMEOUT');
+    // Both workers busy with spinning guests: both are stopped and replaced.
+    const both = await Promise.all([errorOf('/spin/'), errorOf('/spin/')]);
+    expect(both.map((b) => b.status)).toEqual([504, 504]);
+    await helloStillServes();
+    expect(stack.hosts[0]!.inventory().workers).toBe(replacedBefore);
+  });
+
+  it('output without headers is a 502', async () => {
+    const e = await errorOf('/no-headers/');
+    expect(e.status).toBe(502);
+    expect(e.code).toBe('WEFT_ERR_BAD_CGI_RESPONSE');
+  });
+
+  it('garbage headers are a 502, never forwarded', async () => {
+    const e = await errorOf('/garbage-headers/');
+    expect(e.status).toBe(502);
+    expect(e.code).toBe('WEFT_ERR_BAD_CGI_RESPONSE');
+  });
+
+  it('100 MiB on stdout is capped: 502', async () => {
+    const e = await errorOf('/flood/');
+    expect(e.status).toBe(502);
+    expect(e.code).toBe('WEFT_ERR_RESPONSE_TOO_LARGE');
+    await helloStillServes();
+  });
+
+  it('exiting non-zero before headers is a 502', async () => {
+    const e = await errorOf('/exit-early/');
+    expect(e.status).toBe(502);
+    expect(e.code).toBe('WEFT_ERR_ACTOR_EXITED');
+  });
+});
+
+describe('hostile requests', () => {
+  it('a Proxy header never becomes HTTP_PROXY; credentials are not exported', async () => {
+    const res = await fetch(`${base}/env-dump/x?a=1`, {
+      headers: { proxy: 'http://evil.example:1', authorization: 'Basic Zm9vOmJhcg==', 'x-ok': 'yes' },
+    });
+    expect(res.status).toBe(200);
+    const text = await res.text();
+    expect(text).not.toMatch(/^HTTP_PROXY=/m);
+    expect(text).not.toMatch(/^HTTP_AUTHORIZATION=/m);
+    expect(text).toMatch(/^HTTP_X_OK=yes$/m);
+    expect(text).toMatch(/^QUERY_STRING=a=1$/m);
+    expect(text).toMatch(/^SCRIPT_NAME=\/env-dump$/m);
+    expect(text).toMatch(/^PATH_INFO=\/x$/m);
+    expect(text).toMatch(/^GATEWAY_INTERFACE=CGI\/1\.1$/m);
+    expect(text).toMatch(/^REQUEST_METHOD=GET$/m);
+  });
+
+  it('CR, LF or NUL in a header value is refused and the gateway keeps serving', async () => {
+    const url = new URL(base);
+    for (const evil of ['X-Evil: a\rInjected: 1', 'X-Evil: a\0b']) {
+      const reply = await new Promise<string>((resolve) => {
+        const s = connect({ host: url.hostname, port: Number(url.port) }, () => {
+          s.write(`GET /env-dump/ HTTP/1.1\r\nHost: x\r\n${evil}\r\nConnection: close\r\n\r\n`);
+        });
+        let buf = '';
+        s.on('data', (d: Buffer) => (buf += d.toString('latin1')));
+        s.on('close', () => resolve(buf));
+        s.on('error', () => resolve(buf));
+      });
+      expect(reply).toMatch(/^HTTP\/1\.1 400/);
+      expect(reply).not.toContain('HTTP_INJECTED');
+    }
+    await helloStillServes();
+  });
+
+  it('paths with .. or %2e%2e cannot climb out; traversal above root is 400', async () => {
+    const get = (path: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = httpRequest(`${base}${path}`, { method: 'GET' }, (res) => {
+          let body = '';
+          res.on('data', (d: Buffer) => (body += d.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    const a = await get('/hello/../env-dump/q');
+    expect(a.status).toBe(200);
+    expect(a.body).toMatch(/^SCRIPT_NAME=\/env-dump$/m);
+    const b = await get('/env-dump/%2e%2e/%2E%2e/etc/passwd');
+    expect(b.status).toBe(400);
+    expect(JSON.parse(b.body).code).toBe('WEFT_ERR_BAD_REQUEST');
+    const c = await get('/env-dump/a%2f..%2fb');
+    expect(c.status).toBe(400);
+  });
+});

@@ -67,9 +67,16 @@ async function load(name: string, url: string): Promise<Row> {
   await autocannon({ url, connections: CONNECTIONS, duration: 2 });
   const r = await autocannon({ url, connections: CONNECTIONS, duration: SECONDS });
   const bad = r.non2xx + r.errors + r.timeouts;
-  const row: Row = { name, rps: Math.round(r.requests.average), p50Ms: r.latency.p50, p99Ms: r.latency.p99 };
+  const row: Row = {
+    name,
+    rps: Math.round(r.requests.average),
+    p50Ms: r.latency.p50,
+    p99Ms: r.latency.p99,
+  };
   if (bad > 0) row.note = `${bad} failed of ${r.requests.total}`;
-  log(`  ${name}: ${row.rps} req/s, p50 ${row.p50Ms} ms, p99 ${row.p99Ms} ms${row.note ? ` (${row.note})` : ''}`);
+  log(
+    `  ${name}: ${row.rps} req/s, p50 ${row.p50Ms} ms, p99 ${row.p99Ms} ms${row.note ? ` (${row.note})` : ''}`,
+  );
   return row;
 }
 
@@ -165,10 +172,22 @@ spec:
 
     const lighttpd = spawnSync('lighttpd', ['-v'], { encoding: 'utf8' });
     if (lighttpd.status !== 0) {
-      rows.push({ name: 'classic-cgi-lighttpd', rps: 0, p50Ms: 0, p99Ms: 0, note: 'skipped: lighttpd is not installed (apt-get install lighttpd)' });
+      rows.push({
+        name: 'classic-cgi-lighttpd',
+        rps: 0,
+        p50Ms: 0,
+        p99Ms: 0,
+        note: 'skipped: lighttpd is not installed (apt-get install lighttpd)',
+      });
       log('  classic-cgi-lighttpd: skipped, lighttpd is not installed');
     } else if (!existsSync(HELLO_CGI)) {
-      rows.push({ name: 'classic-cgi-lighttpd', rps: 0, p50Ms: 0, p99Ms: 0, note: 'skipped: no native build (node actors/build.ts --native)' });
+      rows.push({
+        name: 'classic-cgi-lighttpd',
+        rps: 0,
+        p50Ms: 0,
+        p99Ms: 0,
+        note: 'skipped: no native build (node actors/build.ts --native)',
+      });
     } else {
       const port = 20000 + Math.floor(Math.random() * 20000);
       const cdir = await mkdtemp(join(tmpdir(), 'weft-lighttpd-'));
@@ -192,9 +211,21 @@ spec:
       let up = false;
       for (let i = 0; i < 100 && !up; i++) {
         await sleep(50);
-        up = (await fetch(`http://127.0.0.1:${port}/hello?name=bench`).catch(() => undefined))?.status === 200;
+        up =
+          (await fetch(`http://127.0.0.1:${port}/hello?name=bench`).catch(() => undefined))
+            ?.status === 200;
       }
-      rows.push(up ? await load('classic-cgi-lighttpd', `http://127.0.0.1:${port}/hello?name=bench`) : { name: 'classic-cgi-lighttpd', rps: 0, p50Ms: 0, p99Ms: 0, note: 'skipped: lighttpd did not start' });
+      rows.push(
+        up
+          ? await load('classic-cgi-lighttpd', `http://127.0.0.1:${port}/hello?name=bench`)
+          : {
+              name: 'classic-cgi-lighttpd',
+              rps: 0,
+              p50Ms: 0,
+              p99Ms: 0,
+              note: 'skipped: lighttpd did not start',
+            },
+      );
     }
 
     const rps = (n: string) => rows.find((r) => r.name === n)?.rps ?? 0;
@@ -212,13 +243,19 @@ spec:
       deployToFirstResponseMs: deployMs,
     };
     await mkdir(join(root, 'bench', 'results'), { recursive: true });
-    await writeFile(join(root, 'bench', 'results', 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
+    await writeFile(
+      join(root, 'bench', 'results', 'latest.json'),
+      `${JSON.stringify(results, null, 2)}\n`,
+    );
     const pad = (s: string | number, n: number) => String(s).padEnd(n);
     process.stdout.write(
       [
         '',
         `${pad('row', 24)}${pad('req/s', 10)}${pad('p50 ms', 9)}${pad('p99 ms', 9)}note`,
-        ...rows.map((r) => `${pad(r.name, 24)}${pad(r.rps, 10)}${pad(r.p50Ms, 9)}${pad(r.p99Ms, 9)}${r.note ?? ''}`),
+        ...rows.map(
+          (r) =>
+            `${pad(r.name, 24)}${pad(r.rps, 10)}${pad(r.p50Ms, 9)}${pad(r.p99Ms, 9)}${r.note ?? ''}`,
+        ),
         '',
         `WCGI vs node:http      ${results.ratios.wcgiVsNodeHttp ?? 'n/a'}x   (target >= 0.25)`,
         `WCGI vs classic CGI    ${results.ratios.wcgiVsClassicCgi ?? 'n/a'}x   (target >= 3)`,

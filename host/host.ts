@@ -6,7 +6,7 @@
  */
 import { availableParallelism, hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import type { Subscription } from '@nats-io/transport-node';
+import type { Msg, Subscription } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import {
   AppStore,
@@ -98,7 +98,10 @@ export class Host {
       lattice: this.#opts.lattice,
       name: `weft-host-${this.hostId}`,
     });
-    this.#pool = new WorkerPool({ size: this.#opts.workers ?? availableParallelism(), log: this.#log });
+    this.#pool = new WorkerPool({
+      size: this.#opts.workers ?? availableParallelism(),
+      log: this.#log,
+    });
     this.#artifacts = await ArtifactStore.open(this.#client);
     this.#apps = await AppStore.open(this.#client);
     const s = this.#client.subjects;
@@ -115,7 +118,10 @@ export class Host {
     }, beat);
     this.#heartbeat.unref();
     this.#client.publish(s.event(EventType.HostStarted), this.inventory());
-    this.#log.info({ lattice: this.#opts.lattice, labels: this.labels, workers: this.#pool.size }, 'host started');
+    this.#log.info(
+      { lattice: this.#opts.lattice, labels: this.labels, workers: this.#pool.size },
+      'host started',
+    );
   }
 
   /** Wait until the reconciles queued so far have been applied (tests, `weft up`). */
@@ -188,7 +194,13 @@ export class Host {
   }
 
   async #startActor(app: string, spec: ResolvedActor): Promise<void> {
-    const r: Running = { app, spec, fingerprint: JSON.stringify(spec), state: 'starting', subs: [] };
+    const r: Running = {
+      app,
+      spec,
+      fingerprint: JSON.stringify(spec),
+      state: 'starting',
+      subs: [],
+    };
     this.#running.set(spec.name, r);
     const log = this.#log.child({ actor: spec.name, app });
     const t0 = performance.now();
@@ -196,14 +208,16 @@ export class Host {
       const module = await this.#loadModule(spec);
       const trees: LoadedTree[] = [];
       for (const f of spec.files) {
-        const bundle = unpack<{ entries: LoadedTree['entries'] }>(await this.#artifacts.get(f.digest));
+        const bundle = unpack<{ entries: LoadedTree['entries'] }>(
+          await this.#artifacts.get(f.digest),
+        );
         trees.push({ key: f.digest, guest: f.guest, entries: bundle.entries });
       }
       if (this.#running.get(spec.name) !== r) return; // replaced while loading
       const actor = new WcgiActor({ app, spec, module, trees, pool: this.#pool, log });
       r.actor = actor;
       const s = this.#client.subjects;
-      const handler = (body: unknown, msg: import('@nats-io/transport-node').Msg) =>
+      const handler = (body: unknown, msg: Msg) =>
         this.#invoke(actor, body as InvokeRequest, msg.headers?.get(Header.Deadline));
       r.subs.push(
         this.#client.serve(s.rpc(spec.name), handler, { queue: spec.name }),
@@ -211,7 +225,11 @@ export class Host {
       );
       await this.#client.nc.flush();
       r.state = 'running';
-      this.#client.publish(s.event(EventType.ActorStarted), { hostId: this.hostId, app, actor: spec.name });
+      this.#client.publish(s.event(EventType.ActorStarted), {
+        hostId: this.hostId,
+        app,
+        actor: spec.name,
+      });
       log.info({ module: spec.module, ms: Math.round(performance.now() - t0) }, 'actor started');
     } catch (err) {
       r.state = 'failed';
@@ -245,7 +263,11 @@ export class Host {
     if (!p) {
       p = (async () => {
         const bytes = await this.#artifacts.get(spec.module);
-        const capped = capMemory(bytes, spec.limits.memoryMiB, `actor '${spec.name}' (${spec.module})`);
+        const capped = capMemory(
+          bytes,
+          spec.limits.memoryMiB,
+          `actor '${spec.name}' (${spec.module})`,
+        );
         return { key, module: await WebAssembly.compile(capped) };
       })();
       this.#compiled.set(key, p);
@@ -254,11 +276,17 @@ export class Host {
     return p;
   }
 
-  async #invoke(actor: WcgiActor, req: InvokeRequest, deadlineHeader: string | undefined): Promise<InvokeReply> {
+  async #invoke(
+    actor: WcgiActor,
+    req: InvokeRequest,
+    deadlineHeader: string | undefined,
+  ): Promise<InvokeReply> {
     const { limits } = actor.spec;
     const callerDeadline = Number(deadlineHeader);
     const ownDeadline = Date.now() + limits.timeoutMs;
-    const deadline = Number.isFinite(callerDeadline) ? Math.min(callerDeadline, ownDeadline) : ownDeadline;
+    const deadline = Number.isFinite(callerDeadline)
+      ? Math.min(callerDeadline, ownDeadline)
+      : ownDeadline;
     try {
       const body = await receiveBody(this.#client, req, {
         timeoutMs: limits.timeoutMs,
@@ -266,7 +294,10 @@ export class Host {
         tooLarge: ErrorCode.RequestTooLarge,
       });
       if (body.length > limits.maxRequestBytes) {
-        throw new WeftError(ErrorCode.RequestTooLarge, `request body over ${limits.maxRequestBytes} bytes`);
+        throw new WeftError(
+          ErrorCode.RequestTooLarge,
+          `request body over ${limits.maxRequestBytes} bytes`,
+        );
       }
       const res = await actor.invoke(req.head, body, req.invocationId, deadline);
       return {

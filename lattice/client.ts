@@ -51,6 +51,8 @@ export async function connectLattice(opts: ConnectOptions): Promise<LatticeClien
       ...(opts.user === undefined ? {} : { user: opts.user }),
       ...(opts.pass === undefined ? {} : { pass: opts.pass }),
       ...(opts.token === undefined ? {} : { token: opts.token }),
+      // Error objects with stack traces for every request cost more than the request itself.
+      noAsyncTraces: true,
       maxReconnectAttempts: -1,
       reconnectTimeWait: 500,
       waitOnFirstConnect: opts.waitOnFirstConnect ?? false,
@@ -112,7 +114,11 @@ export class LatticeClient {
   }
 
   /** Ask every responder and collect the answers that arrive within `maxWaitMs`. */
-  async gather<T>(subject: string, body: unknown, maxWaitMs = DEFAULT_GATHER_WAIT_MS): Promise<T[]> {
+  async gather<T>(
+    subject: string,
+    body: unknown,
+    maxWaitMs = DEFAULT_GATHER_WAIT_MS,
+  ): Promise<T[]> {
     const out: T[] = [];
     let it: AsyncIterable<Msg>;
     try {

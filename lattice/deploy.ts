@@ -21,7 +21,9 @@ export type DeployProgress = (event: { step: string; sent?: number; total?: numb
 export async function bundleDir(dir: string): Promise<Uint8Array> {
   const entries: ({ path: string; data: Uint8Array } | { path: string; dir: true })[] = [];
   async function walk(d: string): Promise<void> {
-    for (const e of (await readdir(d, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))) {
+    for (const e of (await readdir(d, { withFileTypes: true })).sort((a, b) =>
+      a.name.localeCompare(b.name),
+    )) {
       const full = join(d, e.name);
       const rel = relative(dir, full).split(sep).join('/');
       if (e.isDirectory()) {
@@ -46,9 +48,13 @@ export async function pushModuleFile(
   try {
     bytes = await readFile(file);
   } catch (err) {
-    throw new WeftError(ErrorCode.ModuleInvalid, `cannot read module ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, {
-      details: { source: file },
-    });
+    throw new WeftError(
+      ErrorCode.ModuleInvalid,
+      `cannot read module ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      {
+        details: { source: file },
+      },
+    );
   }
   await checkModule(bytes, file);
   return (await artifacts.put(bytes, onProgress)).digest;
@@ -75,10 +81,13 @@ export async function deployApplication(
   const problems: string[] = [];
   for (const actor of manifest.spec.actors) {
     const owner = others.find((a) => a.actors.some((x) => x.name === actor.name));
-    if (owner) problems.push(`actor '${actor.name}' is already deployed by application '${owner.name}'`);
+    if (owner)
+      problems.push(`actor '${actor.name}' is already deployed by application '${owner.name}'`);
     for (const r of actor.routes) {
       for (const o of others) {
-        const clash = o.actors.find((x) => x.routes.some((y) => y.path === r.path && y.host === r.host));
+        const clash = o.actors.find((x) =>
+          x.routes.some((y) => y.path === r.path && y.host === r.host),
+        );
         if (clash) {
           problems.push(
             `route ${r.host} ${r.path} of actor '${actor.name}' is already routed to '${o.name}/${clash.name}'`,
@@ -88,9 +97,12 @@ export async function deployApplication(
     }
   }
   if (problems.length > 0) {
-    throw new ManifestInvalidError(`${manifestFile}: conflicts with deployed applications:\n  ${problems.join('\n  ')}`, {
-      details: { file: manifestFile, conflicts: problems },
-    });
+    throw new ManifestInvalidError(
+      `${manifestFile}: conflicts with deployed applications:\n  ${problems.join('\n  ')}`,
+      {
+        details: { file: manifestFile, conflicts: problems },
+      },
+    );
   }
 
   const actors: ResolvedActor[] = [];
@@ -105,7 +117,10 @@ export async function deployApplication(
       );
     } else if (ref.kind === 'digest') {
       if (!(await artifacts.has(ref.digest))) {
-        throw new WeftError(ErrorCode.ArtifactNotFound, `actor '${spec.name}': module ${ref.digest} is not in the artifact store (push it first)`);
+        throw new WeftError(
+          ErrorCode.ArtifactNotFound,
+          `actor '${spec.name}': module ${ref.digest} is not in the artifact store (push it first)`,
+        );
       }
       digest = ref.digest;
     } else {
@@ -116,9 +131,12 @@ export async function deployApplication(
       const dir = isAbsolute(f.source) ? f.source : resolve(baseDir, f.source);
       const st = await stat(dir).catch(() => undefined);
       if (!st?.isDirectory()) {
-        throw new ManifestInvalidError(`${manifestFile}: actor '${spec.name}': files source ${f.source} is not a directory (resolved to ${dir})`, {
-          details: { file: manifestFile, source: f.source },
-        });
+        throw new ManifestInvalidError(
+          `${manifestFile}: actor '${spec.name}': files source ${f.source} is not a directory (resolved to ${dir})`,
+          {
+            details: { file: manifestFile, source: f.source },
+          },
+        );
       }
       onProgress({ step: `bundling ${spec.name} files ${f.source}` });
       const info = await artifacts.put(await bundleDir(dir));

@@ -49,7 +49,10 @@ export class ArtifactStore {
    * Store bytes under their digest (a no-op when already stored). `onProgress` is called with the
    * bytes sent so far.
    */
-  async put(bytes: Uint8Array, onProgress?: (sent: number, total: number) => void): Promise<ArtifactInfo> {
+  async put(
+    bytes: Uint8Array,
+    onProgress?: (sent: number, total: number) => void,
+  ): Promise<ArtifactInfo> {
     const digest = sha256Digest(bytes);
     const name = digest.slice('sha256:'.length);
     const existing = await this.#os.info(name);
@@ -100,7 +103,10 @@ export class ArtifactStore {
   /** Point `name:tag` at a digest. */
   async tag(ref: string, digest: string): Promise<void> {
     if (!TAG_RE.test(ref)) {
-      throw new WeftError(ErrorCode.BadRequest, `invalid tag '${ref}': expected name:tag, e.g. hello:v1`);
+      throw new WeftError(
+        ErrorCode.BadRequest,
+        `invalid tag '${ref}': expected name:tag, e.g. hello:v1`,
+      );
     }
     await this.#tags.put(ref.replace(':', '.'), digest);
   }

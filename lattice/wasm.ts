@@ -38,10 +38,13 @@ export async function checkModule(bytes: Uint8Array, source: string): Promise<Mo
   try {
     mod = await WebAssembly.compile(bytes);
   } catch (err) {
-    throw new ModuleInvalidError(`${source} is not a valid WebAssembly module: ${(err as Error).message}`, {
-      cause: err,
-      details: { source },
-    });
+    throw new ModuleInvalidError(
+      `${source} is not a valid WebAssembly module: ${(err as Error).message}`,
+      {
+        cause: err,
+        details: { source },
+      },
+    );
   }
   const exports = WebAssembly.Module.exports(mod).map((e) => e.name);
   const imports = WebAssembly.Module.imports(mod).map((i) => `${i.module}.${i.name}`);

@@ -39,7 +39,8 @@ if (missing.length + optional.length === 0) process.exit(0);
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 const sudo = !isRoot && has('sudo', ['-n', 'true']) ? ['sudo', '-n'] : null;
-const canInstall = process.env.WEFT_NO_INSTALL !== '1' && (isRoot || sudo) && has('apt-get', ['--version']);
+const canInstall =
+  process.env.WEFT_NO_INSTALL !== '1' && (isRoot || sudo) && has('apt-get', ['--version']);
 const pkgs = [...missing, ...optional];
 
 if (!canInstall) {

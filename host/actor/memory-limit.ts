@@ -53,7 +53,8 @@ export function capMemory(bytes: Uint8Array, memoryMiB: number, source: string):
     const out: number[] = [...leb(count)];
     for (let i = 0; i < count; i++) {
       const flags = bytes[p++]!;
-      if (flags & 0x04) throw new ModuleInvalidError(`${source}: 64-bit memories are not supported`);
+      if (flags & 0x04)
+        throw new ModuleInvalidError(`${source}: 64-bit memories are not supported`);
       const [min, afterMin] = readLeb(bytes, p);
       p = afterMin;
       let max = Infinity;

@@ -133,16 +133,22 @@ export class WcgiActor {
       deadline,
       timeoutMs: limits.timeoutMs,
     });
-    const stderr = r.stderr.length ? new TextDecoder().decode(r.stderr).slice(0, STDERR_LOG_CHARS) : '';
+    const stderr = r.stderr.length
+      ? new TextDecoder().decode(r.stderr).slice(0, STDERR_LOG_CHARS)
+      : '';
     if (stderr) log.info({ stderr, truncated: r.stderrTruncated }, 'actor stderr');
     const details = { invocationId, exitCode: r.exitCode };
     if (r.failure) {
       switch (r.failure.kind) {
         case 'trap':
           log.error({ trap: r.failure.message }, 'actor trapped');
-          throw new WeftError(ErrorCode.ActorTrap, `actor '${this.spec.name}' trapped: ${r.failure.message}`, {
-            details,
-          });
+          throw new WeftError(
+            ErrorCode.ActorTrap,
+            `actor '${this.spec.name}' trapped: ${r.failure.message}`,
+            {
+              details,
+            },
+          );
         case 'output-limit':
           log.warn({ limitBytes: limits.maxResponseBytes }, 'actor output over its limit');
           throw new WeftError(
@@ -152,9 +158,13 @@ export class WcgiActor {
           );
         case 'instantiate':
           log.error({ reason: r.failure.message }, 'actor instance could not start');
-          throw new WeftError(ErrorCode.ActorTrap, `actor '${this.spec.name}' could not start: ${r.failure.message}`, {
-            details,
-          });
+          throw new WeftError(
+            ErrorCode.ActorTrap,
+            `actor '${this.spec.name}' could not start: ${r.failure.message}`,
+            {
+              details,
+            },
+          );
       }
     }
     let parsed;
@@ -171,9 +181,13 @@ export class WcgiActor {
       }
       const reason = err instanceof WeftError ? err.message : String(err);
       log.warn({ reason }, 'actor wrote a malformed CGI response');
-      throw new WeftError(ErrorCode.BadCgiResponse, `actor '${this.spec.name}' wrote a malformed CGI response: ${reason}`, {
-        details: { ...details, ...(err instanceof WeftError ? err.details : {}) },
-      });
+      throw new WeftError(
+        ErrorCode.BadCgiResponse,
+        `actor '${this.spec.name}' wrote a malformed CGI response: ${reason}`,
+        {
+          details: { ...details, ...(err instanceof WeftError ? err.details : {}) },
+        },
+      );
     }
     if (parsed.body.length > limits.maxResponseBytes) {
       throw new WeftError(
@@ -182,7 +196,8 @@ export class WcgiActor {
         { details: { ...details, limitBytes: limits.maxResponseBytes } },
       );
     }
-    if (r.exitCode !== 0) log.warn({ exitCode: r.exitCode }, 'actor exited non-zero after a complete response');
+    if (r.exitCode !== 0)
+      log.warn({ exitCode: r.exitCode }, 'actor exited non-zero after a complete response');
     return {
       head: { status: parsed.status, headers: parsed.headers },
       body: parsed.body,

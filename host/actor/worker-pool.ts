@@ -150,12 +150,20 @@ export class WorkerPool {
       slot.current = p;
       const { job } = p;
       if (!slot.loaded.has(job.moduleKey)) {
-        slot.worker.postMessage({ type: 'module', key: job.moduleKey, module: job.module } satisfies ToWorker);
+        slot.worker.postMessage({
+          type: 'module',
+          key: job.moduleKey,
+          module: job.module,
+        } satisfies ToWorker);
         slot.loaded.add(job.moduleKey);
       }
       for (const t of job.trees) {
         if (slot.loaded.has(t.key)) continue;
-        slot.worker.postMessage({ type: 'tree', key: t.key, entries: t.entries } satisfies ToWorker);
+        slot.worker.postMessage({
+          type: 'tree',
+          key: t.key,
+          entries: t.entries,
+        } satisfies ToWorker);
         slot.loaded.add(t.key);
       }
       const msg: RunMsg = {

@@ -13,7 +13,10 @@ export interface CliResult {
 }
 
 /** Run `weft ARGS…` to completion (bounded by `timeoutMs`). */
-export function weft(args: string[], opts: { timeoutMs?: number; env?: Record<string, string> } = {}): Promise<CliResult> {
+export function weft(
+  args: string[],
+  opts: { timeoutMs?: number; env?: Record<string, string> } = {},
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [ENTRY, ...args], {
       env: { ...process.env, ...opts.env },

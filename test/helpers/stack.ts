@@ -74,12 +74,17 @@ export async function startStack(
           const inv = await client.gather<HostInventory>(client.subjects.hostPing(), {}, 200);
           return (
             inv.length >= hosts.length &&
-            inv.every((h) => names.every((n) => h.actors.some((a) => a.name === n && a.state !== 'starting')))
+            inv.every((h) =>
+              names.every((n) => h.actors.some((a) => a.name === n && a.state !== 'starting')),
+            )
           );
         },
         { name: `actors ${names.join(',')} placed`, timeoutMs: 20_000 },
       );
-      await until(() => gatewayHasRoutes(gateway, app.name), { name: 'gateway routes', timeoutMs: 10_000 });
+      await until(() => gatewayHasRoutes(gateway, app.name), {
+        name: 'gateway routes',
+        timeoutMs: 10_000,
+      });
       return app;
     },
     async stop() {
@@ -105,7 +110,9 @@ export function oneActorManifest(opts: {
 }): string {
   const routes = (opts.routes ?? [`/${opts.actor}/...`]).map((p) => `{ path: "${p}" }`).join(', ');
   const limits = opts.limits
-    ? `\n      limits: { ${Object.entries(opts.limits).map(([k, v]) => `${k}: ${v}`).join(', ')} }`
+    ? `\n      limits: { ${Object.entries(opts.limits)
+        .map(([k, v]) => `${k}: ${v}`)
+        .join(', ')} }`
     : '';
   return `apiVersion: weft/v1
 kind: Application

@@ -74,7 +74,11 @@ describe('weft CLI', () => {
       ],
       [
         'type.yaml',
-        oneActorManifest({ actor: 't', module: './t.wasm', extra: '\n      limits: { timeoutMs: ten }' }),
+        oneActorManifest({
+          actor: 't',
+          module: './t.wasm',
+          extra: '\n      limits: { timeoutMs: ten }',
+        }),
         /type\.yaml:\d+:\d+.*spec\.actors\[0\]\.limits\.timeoutMs/,
       ],
     ];
@@ -90,7 +94,10 @@ describe('weft CLI', () => {
 
   it('deploys, lists, calls over NATS and undeploys', async () => {
     const m = join(dir, 'hello.yaml');
-    await writeFile(m, oneActorManifest({ app: 'greeter', actor: 'greet', module: join(ACTORS_DIST, 'hello.wasm') }));
+    await writeFile(
+      m,
+      oneActorManifest({ app: 'greeter', actor: 'greet', module: join(ACTORS_DIST, 'hello.wasm') }),
+    );
     const d = await weft(['deploy', m, ...g]);
     expect(d.stderr).toBe('');
     expect(d.code).toBe(0);
@@ -102,7 +109,9 @@ describe('weft CLI', () => {
     const hosts = await weft(['get', 'hosts', ...g]);
     expect(hosts.stdout).toContain(stack.hosts[0]!.hostId);
     const actors = await weft(['get', 'actors', '--json', ...g]);
-    expect(JSON.parse(actors.stdout)).toContainEqual(expect.objectContaining({ name: 'greet', state: 'running' }));
+    expect(JSON.parse(actors.stdout)).toContainEqual(
+      expect.objectContaining({ name: 'greet', state: 'running' }),
+    );
     const routes = await weft(['get', 'routes', ...g]);
     expect(routes.stdout).toContain('/greet/...');
 
@@ -112,10 +121,13 @@ describe('weft CLI', () => {
 
     const u = await weft(['undeploy', 'greeter', ...g]);
     expect(u.code).toBe(0);
-    await until(async () => (await weft(['call', 'greet', ...g])).stderr.includes('WEFT_ERR_NO_HOST'), {
-      name: 'greet stopped',
-      timeoutMs: 10_000,
-    });
+    await until(
+      async () => (await weft(['call', 'greet', ...g])).stderr.includes('WEFT_ERR_NO_HOST'),
+      {
+        name: 'greet stopped',
+        timeoutMs: 10_000,
+      },
+    );
     const again = await weft(['undeploy', 'greeter', ...g]);
     expect(again.code).toBe(1);
     expect(again.stderr).toContain('WEFT_ERR_APP_NOT_FOUND');

@@ -7,7 +7,12 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { expect, inject, it } from 'vitest';
 import { Host } from '../../host/index.ts';
-import { RouteStore, connectLattice, deployApplication, parseManifest } from '../../lattice/index.ts';
+import {
+  RouteStore,
+  connectLattice,
+  deployApplication,
+  parseManifest,
+} from '../../lattice/index.ts';
 import { Gateway } from '../../providers/http-gateway/index.ts';
 import { startNatsServer } from '../helpers/nats-server.ts';
 import { ACTORS_DIST, newLattice, oneActorManifest, startStack } from '../helpers/stack.ts';
@@ -27,8 +32,16 @@ it('answers 503 with a code when no host runs the routed actor', async () => {
   const stack = await startStack(inject('natsUrl'), { hosts: 0 });
   try {
     // A route exists but nothing runs the actor.
-    await (await RouteStore.open(stack.client)).put('orphan', [
-      { app: 'orphan', actor: 'nobody', host: '*', path: '/orphan/...', limits: { maxRequestBytes: 1024, maxResponseBytes: 1024, timeoutMs: 2000 } },
+    await (
+      await RouteStore.open(stack.client)
+    ).put('orphan', [
+      {
+        app: 'orphan',
+        actor: 'nobody',
+        host: '*',
+        path: '/orphan/...',
+        limits: { maxRequestBytes: 1024, maxResponseBytes: 1024, timeoutMs: 2000 },
+      },
     ]);
     await until(() => stack.gateway.routes.match('x', '/orphan/a'), { name: 'route' });
     const res = await fetch(`${stack.gateway.url}/orphan/a`);
@@ -47,12 +60,19 @@ it('starts while NATS is down, says so, and connects when it comes up', async ()
   const lines: Record<string, unknown>[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {
-      for (const l of chunk.toString().split('\n')) if (l) lines.push(JSON.parse(l) as Record<string, unknown>);
+      for (const l of chunk.toString().split('\n'))
+        if (l) lines.push(JSON.parse(l) as Record<string, unknown>);
       cb();
     },
   });
   const lattice = newLattice();
-  const gateway = new Gateway({ nats: url, lattice, log: pino({ level: 'info' }, sink), port: 0, retryMs: 200 });
+  const gateway = new Gateway({
+    nats: url,
+    lattice,
+    log: pino({ level: 'info' }, sink),
+    port: 0,
+    retryMs: 200,
+  });
   await gateway.start();
   let server: Awaited<ReturnType<typeof startNatsServer>> | undefined;
   let host: Host | undefined;
@@ -60,20 +80,30 @@ it('starts while NATS is down, says so, and connects when it comes up', async ()
     const res = await fetch(`${gateway.url}/hello`);
     expect(res.status).toBe(503);
     expect(((await res.json()) as { code: string }).code).toBe('WEFT_ERR_LATTICE_UNAVAILABLE');
-    await until(() => lines.some((l) => String(l['msg']).includes('cannot reach the lattice')), { name: 'error logged' });
+    await until(() => lines.some((l) => String(l['msg']).includes('cannot reach the lattice')), {
+      name: 'error logged',
+    });
 
     server = await startNatsServer({ port });
     await until(() => gateway.ready, { name: 'gateway connected', timeoutMs: 15_000 });
     host = new Host({ nats: url, lattice, log: pino({ level: 'silent' }), workers: 1 });
     await host.start();
     const client = await connectLattice({ servers: url, lattice });
-    const yaml = oneActorManifest({ actor: 'hello', module: join(ACTORS_DIST, 'hello.wasm'), routes: ['/hello'] });
-    await deployApplication(client, parseManifest(yaml, 'inline.yaml'), join(ACTORS_DIST, 'app.yaml'));
-    await client.close();
-    await until(
-      async () => (await fetch(`${gateway.url}/hello?name=back`)).status === 200,
-      { name: 'served after NATS came up', timeoutMs: 15_000 },
+    const yaml = oneActorManifest({
+      actor: 'hello',
+      module: join(ACTORS_DIST, 'hello.wasm'),
+      routes: ['/hello'],
+    });
+    await deployApplication(
+      client,
+      parseManifest(yaml, 'inline.yaml'),
+      join(ACTORS_DIST, 'app.yaml'),
     );
+    await client.close();
+    await until(async () => (await fetch(`${gateway.url}/hello?name=back`)).status === 200, {
+      name: 'served after NATS came up',
+      timeoutMs: 15_000,
+    });
   } finally {
     await gateway.stop();
     await host?.stop();

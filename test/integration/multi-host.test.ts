@@ -17,7 +17,17 @@ beforeAll(async () => {
   for (const id of ['HOSTA', 'HOSTB']) {
     services.push(
       await startService(
-        ['host', '--nats', stack.natsUrl, '--lattice', stack.lattice, '--host-id', id, '--workers', '1'],
+        [
+          'host',
+          '--nats',
+          stack.natsUrl,
+          '--lattice',
+          stack.lattice,
+          '--host-id',
+          id,
+          '--workers',
+          '1',
+        ],
         'host started',
       ),
     );
@@ -25,8 +35,15 @@ beforeAll(async () => {
   await stack.deploy(oneActorManifest({ actor: 'hello', module: join(ACTORS_DIST, 'hello.wasm') }));
   await until(
     async () => {
-      const inv = await stack.client.gather<HostInventory>(stack.client.subjects.hostPing(), {}, 200);
-      return inv.filter((h) => h.actors.some((a) => a.name === 'hello' && a.state === 'running')).length === 2;
+      const inv = await stack.client.gather<HostInventory>(
+        stack.client.subjects.hostPing(),
+        {},
+        200,
+      );
+      return (
+        inv.filter((h) => h.actors.some((a) => a.name === 'hello' && a.state === 'running'))
+          .length === 2
+      );
     },
     { name: 'hello on both hosts', timeoutMs: 20_000 },
   );
@@ -51,7 +68,11 @@ it('spreads requests over both hosts, and survives SIGKILL of one', async () => 
   // The dead host's subscriptions go with its connection; every later request is served by B.
   await until(
     async () => {
-      const inv = await stack.client.gather<HostInventory>(stack.client.subjects.hostPing(), {}, 200);
+      const inv = await stack.client.gather<HostInventory>(
+        stack.client.subjects.hostPing(),
+        {},
+        200,
+      );
       return inv.length === 1;
     },
     { name: 'host A gone', timeoutMs: 10_000 },

@@ -43,7 +43,9 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-async function errorOf(path: string): Promise<{ status: number; code: string; invocationId: string }> {
+async function errorOf(
+  path: string,
+): Promise<{ status: number; code: string; invocationId: string }> {
   const res = await fetch(`${base}${path}`);
   const j = (await res.json()) as { code: string; invocationId: string; statusCode: number };
   expect(j.statusCode).toBe(res.status);
@@ -109,7 +111,11 @@ describe('misbehaving actors', () => {
 describe('hostile requests', () => {
   it('a Proxy header never becomes HTTP_PROXY; credentials are not exported', async () => {
     const res = await fetch(`${base}/env-dump/x?a=1`, {
-      headers: { proxy: 'http://evil.example:1', authorization: 'Basic Zm9vOmJhcg==', 'x-ok': 'yes' },
+      headers: {
+        proxy: 'http://evil.example:1',
+        authorization: 'Basic Zm9vOmJhcg==',
+        'x-ok': 'yes',
+      },
     });
     expect(res.status).toBe(200);
     const text = await res.text();

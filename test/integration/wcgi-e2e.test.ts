@@ -13,10 +13,9 @@ let base: string;
 
 beforeAll(async () => {
   stack = await startStack(inject('natsUrl'));
-  const yaml = (await readFile(join(ROOT, 'actors', 'app.yaml'), 'utf8')).replaceAll(
-    './dist/',
-    `${ACTORS_DIST}/`,
-  ).replaceAll('./catalog/data', join(ROOT, 'actors', 'catalog', 'data'));
+  const yaml = (await readFile(join(ROOT, 'actors', 'app.yaml'), 'utf8'))
+    .replaceAll('./dist/', `${ACTORS_DIST}/`)
+    .replaceAll('./catalog/data', join(ROOT, 'actors', 'catalog', 'data'));
   await stack.deploy(yaml);
   base = stack.gateway.url;
 });
@@ -54,7 +53,10 @@ describe('example application over HTTP', () => {
   });
 
   it('markdown renders HTML', async () => {
-    const res = await fetch(`${base}/markdown`, { method: 'POST', body: '# Title\n\nSome *text* & more' });
+    const res = await fetch(`${base}/markdown`, {
+      method: 'POST',
+      body: '# Title\n\nSome *text* & more',
+    });
     expect(res.status).toBe(200);
     const html = await res.text();
     expect(html).toContain('<h1>Title</h1>');

@@ -27,7 +27,7 @@ import {
   type LatticeClient,
   type ResolvedActor,
 } from '../lattice/index.ts';
-import { capMemory } from './actor/memory-limit.ts';
+import { prepareModule } from './actor/prepare-module.ts';
 import { WcgiActor, type LoadedModule, type LoadedTree } from './actor/wcgi-actor.ts';
 import { WorkerPool } from './actor/worker-pool.ts';
 
@@ -263,12 +263,13 @@ export class Host {
     if (!p) {
       p = (async () => {
         const bytes = await this.#artifacts.get(spec.module);
-        const capped = capMemory(
+        const prepared = prepareModule(
           bytes,
           spec.limits.memoryMiB,
           `actor '${spec.name}' (${spec.module})`,
         );
-        return { key, module: await WebAssembly.compile(capped) };
+        const module = await WebAssembly.compile(prepared.bytes);
+        return prepared.memory ? { key, module, memory: prepared.memory } : { key, module };
       })();
       this.#compiled.set(key, p);
       p.catch(() => this.#compiled.delete(key));

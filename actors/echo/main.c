@@ -1,12 +1,13 @@
 /*
  * echo: reflects the CGI request back as JSON; also a bulk-transfer test actor.
  *
- * Routed (actors/app.yaml) at /echo and /echo/... (maxRequestBytes raised to 32 MiB):
+ * Routed (actors/app.yaml) at /echo and /echo/... (limits raised: 32 MiB in, 128 MiB out):
  *   ANY /echo/x?q=1  ->  200 application/json
  *     {"method", "path", "scriptName", "pathInfo", "query", "headers": {...}, "body", "bodyBytes"}
- *     path = SCRIPT_NAME + PATH_INFO; headers = every HTTP_* variable (lower-cased, '_' -> '-')
- *     plus content-type from CONTENT_TYPE, sorted by name; body = stdin as a JSON string
- *     (invalid UTF-8 becomes U+FFFD); bodyBytes = octets read.
+ *     path = SCRIPT_NAME + PATH_INFO (just one of them when a Wasmer-dialect host sets both to
+ *     the whole path, i.e. to REQUEST_URI's path); headers = every HTTP_* variable (lower-cased,
+ *     '_' -> '-') plus content-type from CONTENT_TYPE, sorted by name; body = stdin as a JSON
+ *     string (invalid UTF-8 becomes U+FFFD); bodyBytes = octets read.
  *   ?raw=1      ->  200 application/octet-stream, the request body unchanged (byte-exact echo).
  *   ?bytes=N    ->  200 application/octet-stream, N bytes where byte i is i % 251 (N <= 1 GiB),
  *                   streamed in 64 KiB writes; the request body is not read.

@@ -24,6 +24,8 @@ const STDERR_LOG_CHARS = 2_000;
 export interface LoadedModule {
   key: string;
   module: WebAssembly.Module;
+  /** Set when the module imports a recyclable memory (prepare-module.ts). */
+  memory?: { initial: number; maximum: number };
 }
 
 export interface LoadedTree {
@@ -123,6 +125,7 @@ export class WcgiActor {
     const r = await this.#pool.run({
       moduleKey: this.module.key,
       module: this.module.module,
+      memory: this.module.memory,
       trees: this.#treeRefs,
       preopens: this.#preopens,
       args: [this.spec.name, ...this.spec.args],

@@ -5,9 +5,20 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { OutputLimitError, ReadOnlyTree, WasiContext } from '../wasi/index.ts';
+import { MEMORY_IMPORT } from './prepare-module.ts';
 import type { RunMsg, RunResultMsg, ToWorker } from './worker-protocol.ts';
 
-const modules = new Map<string, WebAssembly.Module>();
+interface CachedModule {
+  module: WebAssembly.Module;
+  memory?: { initial: number; maximum: number };
+  /** Zeroed memories of `initial` pages, ready for the next instance. */
+  spare: WebAssembly.Memory[];
+}
+
+/** Spare memories kept per module: one worker runs one instance at a time. */
+const SPARE_MEMORIES = 2;
+const PAGE_BYTES = 65536;
+const modules = new Map<string, CachedModule>();
 const trees = new Map<string, ReadOnlyTree>();
 const port = parentPort!;
 const EMPTY = new Uint8Array(0);
@@ -23,14 +34,15 @@ function run(msg: RunMsg): RunResultMsg {
     startUs: 0,
     runUs: 0,
   };
-  const mod = modules.get(msg.moduleKey);
-  if (!mod) {
+  const cached = modules.get(msg.moduleKey);
+  if (!cached) {
     result.failure = { kind: 'instantiate', message: `module ${msg.moduleKey} not loaded` };
     return result;
   }
   const t0 = performance.now();
   let ctx: WasiContext;
   let instance: WebAssembly.Instance;
+  let memory: WebAssembly.Memory | undefined;
   try {
     const preopens = msg.preopens.map((p) => {
       const tree = trees.get(p.treeKey);
@@ -45,7 +57,15 @@ function run(msg: RunMsg): RunResultMsg {
       stderrLimitBytes: msg.stderrLimitBytes,
       preopens,
     });
-    instance = new WebAssembly.Instance(mod, ctx.imports);
+    if (cached.memory) {
+      memory = cached.spare.pop() ?? new WebAssembly.Memory(cached.memory);
+      instance = new WebAssembly.Instance(cached.module, {
+        ...ctx.imports,
+        [MEMORY_IMPORT.module]: { [MEMORY_IMPORT.name]: memory },
+      });
+    } else {
+      instance = new WebAssembly.Instance(cached.module, ctx.imports);
+    }
   } catch (err) {
     result.failure = { kind: 'instantiate', message: (err as Error).message };
     return result;
@@ -65,13 +85,21 @@ function run(msg: RunMsg): RunResultMsg {
   result.stdout = ctx.stdout().slice();
   result.stderr = ctx.stderr().slice();
   result.stderrTruncated = ctx.stderrTruncated;
+  if (memory && cached.spare.length < SPARE_MEMORIES) {
+    // A memory that grew cannot shrink back: only an untouched size is recycled, zeroed now so
+    // that no byte of this request reaches the next one.
+    if (memory.buffer.byteLength === cached.memory!.initial * PAGE_BYTES) {
+      new Uint8Array(memory.buffer).fill(0);
+      cached.spare.push(memory);
+    }
+  }
   return result;
 }
 
 port.on('message', (msg: ToWorker) => {
   switch (msg.type) {
     case 'module':
-      modules.set(msg.key, msg.module);
+      modules.set(msg.key, msg.memory ? { module: msg.module, memory: msg.memory, spare: [] } : { module: msg.module, spare: [] });
       break;
     case 'tree':
       trees.set(msg.key, ReadOnlyTree.fromEntries(msg.entries));

@@ -13,6 +13,7 @@ const WORKER_URL = new URL('./wcgi-worker.ts', import.meta.url);
 export interface PoolJob {
   moduleKey: string;
   module: WebAssembly.Module;
+  memory: { initial: number; maximum: number } | undefined;
   trees: { key: string; entries: LoadTreeMsg['entries'] }[];
   args: string[];
   env: Record<string, string>;
@@ -154,6 +155,7 @@ export class WorkerPool {
           type: 'module',
           key: job.moduleKey,
           module: job.module,
+          ...(job.memory ? { memory: job.memory } : {}),
         } satisfies ToWorker);
         slot.loaded.add(job.moduleKey);
       }

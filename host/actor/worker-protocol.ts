@@ -4,6 +4,8 @@ export interface LoadModuleMsg {
   type: 'module';
   key: string;
   module: WebAssembly.Module;
+  /** The module imports `weft.memory` with these limits (pages): recycle memories for it. */
+  memory?: { initial: number; maximum: number };
 }
 
 export interface LoadTreeMsg {

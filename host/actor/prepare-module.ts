@@ -63,7 +63,11 @@ interface Section {
 }
 
 /** Rewrite `bytes` (a validated module) as described above. `source` names it in errors. */
-export function prepareModule(bytes: Uint8Array, memoryMiB: number, source: string): PreparedModule {
+export function prepareModule(
+  bytes: Uint8Array,
+  memoryMiB: number,
+  source: string,
+): PreparedModule {
   const capPages = Math.floor((memoryMiB * 1024 * 1024) / PAGE_BYTES);
   const sections: Section[] = [];
   let pos = 8;
@@ -112,7 +116,14 @@ export function prepareModule(bytes: Uint8Array, memoryMiB: number, source: stri
     for (let i = 0; i < body.length; i++) out.push(body[i]!);
   };
   const memoryImport = recycle
-    ? [...name(MEMORY_IMPORT.module), ...name(MEMORY_IMPORT.name), KIND_MEMORY, 0x01, ...leb(only.min), ...leb(only.max)]
+    ? [
+        ...name(MEMORY_IMPORT.module),
+        ...name(MEMORY_IMPORT.name),
+        KIND_MEMORY,
+        0x01,
+        ...leb(only.min),
+        ...leb(only.max),
+      ]
     : [];
   let importEmitted = false;
   for (const s of sections) {

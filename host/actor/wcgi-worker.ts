@@ -99,7 +99,12 @@ function run(msg: RunMsg): RunResultMsg {
 port.on('message', (msg: ToWorker) => {
   switch (msg.type) {
     case 'module':
-      modules.set(msg.key, msg.memory ? { module: msg.module, memory: msg.memory, spare: [] } : { module: msg.module, spare: [] });
+      modules.set(
+        msg.key,
+        msg.memory
+          ? { module: msg.module, memory: msg.memory, spare: [] }
+          : { module: msg.module, spare: [] },
+      );
       break;
     case 'tree':
       trees.set(msg.key, ReadOnlyTree.fromEntries(msg.entries));

@@ -150,7 +150,9 @@ describe('hostile requests', () => {
   it('paths with .. or %2e%2e cannot climb out; traversal above root is 400', async () => {
     const get = (path: string) =>
       new Promise<{ status: number; body: string }>((resolve, reject) => {
-        const req = httpRequest(`${base}${path}`, { method: 'GET' }, (res) => {
+        // A URL string would be normalized by WHATWG URL parsing: send the path as written.
+        const u = new URL(base);
+        const req = httpRequest({ host: u.hostname, port: u.port, path, method: 'GET' }, (res) => {
           let body = '';
           res.on('data', (d: Buffer) => (body += d.toString()));
           res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));

@@ -7,7 +7,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
+import { existsSync } from 'node:fs';
 
 export interface NatsServerHandle {
   url: string;
@@ -31,8 +32,27 @@ export interface NatsServerOptions {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * The nats-server binary: NATS_SERVER_BIN, else the first on PATH or in the sbin folders, which
+ * Debian's package uses and a non-login PATH may lack.
+ */
+export function natsServerBin(): string {
+  const explicit = process.env['NATS_SERVER_BIN'];
+  if (explicit) return explicit;
+  const dirs = [
+    ...(process.env['PATH'] ?? '').split(delimiter),
+    '/usr/sbin',
+    '/usr/local/sbin',
+    '/sbin',
+  ];
+  for (const d of dirs) {
+    if (d && existsSync(join(d, 'nats-server'))) return join(d, 'nats-server');
+  }
+  return 'nats-server';
+}
+
 export async function startNatsServer(opts: NatsServerOptions = {}): Promise<NatsServerHandle> {
-  const bin = opts.bin ?? process.env['NATS_SERVER_BIN'] ?? 'nats-server';
+  const bin = opts.bin ?? natsServerBin();
   const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), 'weft-nats-')));
   await mkdir(dir, { recursive: true });
   const conf = join(dir, 'nats.conf');

@@ -5,7 +5,7 @@
 // the bench skips that row when it cannot be had). Plain JavaScript: runs on any Node.
 // Set WEFT_NO_INSTALL=1 to only check.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -30,8 +30,13 @@ function canBuildWasm() {
   }
 }
 
+// Debian installs nats-server in /usr/sbin, which a non-login PATH may lack.
+const natsServer =
+  process.env.NATS_SERVER_BIN ??
+  ['/usr/sbin/nats-server', '/usr/local/sbin/nats-server'].find((p) => existsSync(p)) ??
+  'nats-server';
 const missing = [];
-if (!has(process.env.NATS_SERVER_BIN ?? 'nats-server')) missing.push('nats-server');
+if (!has(natsServer)) missing.push('nats-server');
 if (!canBuildWasm()) missing.push('clang', 'lld', 'wasi-libc', 'libclang-rt-dev-wasm32');
 const optional = bench && !has('lighttpd', ['-v']) ? ['lighttpd'] : [];
 

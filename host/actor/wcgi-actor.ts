@@ -159,6 +159,12 @@ export class WcgiActor {
             `actor '${this.spec.name}' wrote more than ${limits.maxResponseBytes} bytes (limits.maxResponseBytes)`,
             { details: { ...details, limitBytes: limits.maxResponseBytes } },
           );
+        case 'expired':
+          throw new WeftError(
+            ErrorCode.Timeout,
+            `invocation waited past its timeout of ${limits.timeoutMs} ms`,
+            { details },
+          );
         case 'instantiate':
           log.error({ reason: r.failure.message }, 'actor instance could not start');
           throw new WeftError(

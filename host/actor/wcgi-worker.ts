@@ -34,6 +34,10 @@ function run(msg: RunMsg): RunResultMsg {
     startUs: 0,
     runUs: 0,
   };
+  if (Date.now() > msg.deadline) {
+    result.failure = { kind: 'expired' };
+    return result;
+  }
   const cached = modules.get(msg.moduleKey);
   if (!cached) {
     result.failure = { kind: 'instantiate', message: `module ${msg.moduleKey} not loaded` };

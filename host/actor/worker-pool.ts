@@ -1,7 +1,13 @@
 /**
- * A fixed set of worker threads running WCGI jobs, one job per worker at a time, FIFO. Every job
- * has a deadline: a job still queued then is dropped, a job still running then has its worker
- * terminated (the only way to stop a guest in an endless loop) and replaced.
+ * A fixed set of worker threads running WCGI jobs. Each worker runs one job at a time, in the
+ * order it was sent them; up to PIPELINE_DEPTH jobs are handed to a worker ahead, so that a busy
+ * worker finds its next job waiting instead of sleeping until the main thread wakes it (a thread
+ * wake-up costs more than the hello actor itself on a small VM).
+ *
+ * Every job has a deadline. A job still queued then is dropped; a job still running then has its
+ * worker terminated (the only way to stop a guest in an endless loop) and replaced, and the jobs
+ * that were waiting behind it in that worker go back to the front of the queue. A worker skips a
+ * job whose deadline passed while it waited.
  */
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
@@ -9,6 +15,8 @@ import { ErrorCode, TimeoutError, WeftError } from '../../lattice/index.ts';
 import type { LoadTreeMsg, RunMsg, RunResultMsg, ToWorker } from './worker-protocol.ts';
 
 const WORKER_URL = new URL('./wcgi-worker.ts', import.meta.url);
+/** Jobs handed to one worker at once: the running one and those waiting behind it. */
+export const PIPELINE_DEPTH = 3;
 
 export interface PoolJob {
   moduleKey: string;
@@ -37,7 +45,8 @@ interface Pending {
 interface Slot {
   worker: Worker;
   loaded: Set<string>;
-  current: Pending | undefined;
+  /** Jobs sent to this worker, in order; the first is running (or about to). */
+  inflight: Pending[];
 }
 
 export class WorkerPool {
@@ -60,15 +69,14 @@ export class WorkerPool {
     return this.#queue.length;
   }
   get busy(): number {
-    return this.#slots.filter((s) => s.current).length;
+    return this.#slots.filter((s) => s.inflight.length > 0).length;
   }
 
   run(job: PoolJob): Promise<RunResultMsg> {
     if (this.#closed) return Promise.reject(new WeftError(ErrorCode.Internal, 'host is stopping'));
     return new Promise<RunResultMsg>((resolve, reject) => {
       const p: Pending = { job, resolve, reject, jobId: this.#nextJobId++ };
-      const remaining = job.deadline - Date.now();
-      p.timer = setTimeout(() => this.#expire(p), Math.max(0, remaining));
+      p.timer = setTimeout(() => this.#expire(p), Math.max(0, job.deadline - Date.now()));
       this.#queue.push(p);
       this.#pump();
     });
@@ -83,22 +91,23 @@ export class WorkerPool {
 
   async close(): Promise<void> {
     this.#closed = true;
-    for (const p of this.#queue.splice(0)) {
+    const stopping = new WeftError(ErrorCode.Internal, 'host is stopping');
+    for (const p of [...this.#queue.splice(0), ...this.#slots.flatMap((s) => s.inflight)]) {
       clearTimeout(p.timer);
-      p.reject(new WeftError(ErrorCode.Internal, 'host is stopping'));
+      p.reject(stopping);
     }
     await Promise.all(this.#slots.map((s) => s.worker.terminate()));
   }
 
   #spawn(): Slot {
     const worker = new Worker(WORKER_URL);
-    const slot: Slot = { worker, loaded: new Set(), current: undefined };
+    const slot: Slot = { worker, loaded: new Set(), inflight: [] };
     worker.on('message', (msg: RunResultMsg) => {
-      const p = slot.current;
-      if (!p || p.jobId !== msg.jobId) return;
-      clearTimeout(p.timer);
-      slot.current = undefined;
-      p.resolve(msg);
+      const i = slot.inflight.findIndex((p) => p.jobId === msg.jobId);
+      if (i < 0) return;
+      const [p] = slot.inflight.splice(i, 1);
+      clearTimeout(p!.timer);
+      p!.resolve(msg);
       this.#pump();
     });
     worker.on('error', (err) => {
@@ -114,17 +123,19 @@ export class WorkerPool {
     return slot;
   }
 
+  /** Terminate a worker: its running job fails with `reason`, the rest are queued again. */
   #replace(slot: Slot, reason: unknown): void {
     const i = this.#slots.indexOf(slot);
     if (i < 0) return;
-    const p = slot.current;
-    slot.current = undefined;
+    const [running, ...waiting] = slot.inflight;
+    slot.inflight = [];
     void slot.worker.terminate();
     this.replaced++;
     if (!this.#closed) this.#slots[i] = this.#spawn();
-    if (p) {
-      clearTimeout(p.timer);
-      p.reject(reason);
+    this.#queue.unshift(...waiting);
+    if (running) {
+      clearTimeout(running.timer);
+      running.reject(reason);
     }
     this.#pump();
   }
@@ -139,47 +150,60 @@ export class WorkerPool {
       p.reject(err);
       return;
     }
-    const slot = this.#slots.find((s) => s.current === p);
-    if (slot) this.#replace(slot, err);
+    const slot = this.#slots.find((s) => s.inflight.includes(p));
+    if (!slot) return;
+    if (slot.inflight[0] === p) {
+      this.#replace(slot, err);
+    } else {
+      // Waiting behind another job: fail it now; the worker will skip it (its deadline passed).
+      slot.inflight.splice(slot.inflight.indexOf(p), 1);
+      p.reject(err);
+    }
   }
 
   #pump(): void {
-    for (const slot of this.#slots) {
-      if (slot.current) continue;
-      const p = this.#queue.shift();
-      if (!p) return;
-      slot.current = p;
-      const { job } = p;
-      if (!slot.loaded.has(job.moduleKey)) {
-        slot.worker.postMessage({
-          type: 'module',
-          key: job.moduleKey,
-          module: job.module,
-          ...(job.memory ? { memory: job.memory } : {}),
-        } satisfies ToWorker);
-        slot.loaded.add(job.moduleKey);
+    while (this.#queue.length > 0) {
+      let slot: Slot | undefined;
+      for (const s of this.#slots) {
+        if (s.inflight.length < PIPELINE_DEPTH && (!slot || s.inflight.length < slot.inflight.length)) {
+          slot = s;
+        }
       }
-      for (const t of job.trees) {
-        if (slot.loaded.has(t.key)) continue;
-        slot.worker.postMessage({
-          type: 'tree',
-          key: t.key,
-          entries: t.entries,
-        } satisfies ToWorker);
-        slot.loaded.add(t.key);
-      }
-      const msg: RunMsg = {
-        type: 'run',
-        jobId: p.jobId,
-        moduleKey: job.moduleKey,
-        args: job.args,
-        env: job.env,
-        stdin: job.stdin,
-        stdoutLimitBytes: job.stdoutLimitBytes,
-        stderrLimitBytes: job.stderrLimitBytes,
-        preopens: job.preopens,
-      };
-      slot.worker.postMessage(msg);
+      if (!slot) return;
+      const p = this.#queue.shift()!;
+      slot.inflight.push(p);
+      this.#send(slot, p);
     }
+  }
+
+  #send(slot: Slot, p: Pending): void {
+    const { job } = p;
+    if (!slot.loaded.has(job.moduleKey)) {
+      slot.worker.postMessage({
+        type: 'module',
+        key: job.moduleKey,
+        module: job.module,
+        ...(job.memory ? { memory: job.memory } : {}),
+      } satisfies ToWorker);
+      slot.loaded.add(job.moduleKey);
+    }
+    for (const t of job.trees) {
+      if (slot.loaded.has(t.key)) continue;
+      slot.worker.postMessage({ type: 'tree', key: t.key, entries: t.entries } satisfies ToWorker);
+      slot.loaded.add(t.key);
+    }
+    const msg: RunMsg = {
+      type: 'run',
+      jobId: p.jobId,
+      moduleKey: job.moduleKey,
+      args: job.args,
+      env: job.env,
+      stdin: job.stdin,
+      stdoutLimitBytes: job.stdoutLimitBytes,
+      stderrLimitBytes: job.stderrLimitBytes,
+      preopens: job.preopens,
+      deadline: job.deadline,
+    };
+    slot.worker.postMessage(msg);
   }
 }

@@ -24,6 +24,8 @@ export interface RunMsg {
   stdoutLimitBytes: number;
   stderrLimitBytes: number;
   preopens: { guestPath: string; treeKey: string }[];
+  /** `Date.now()` after which the job is skipped instead of run (its caller has given up). */
+  deadline: number;
 }
 
 export type ToWorker = LoadModuleMsg | LoadTreeMsg | RunMsg | { type: 'forget'; key: string };
@@ -31,7 +33,8 @@ export type ToWorker = LoadModuleMsg | LoadTreeMsg | RunMsg | { type: 'forget'; 
 export type RunFailure =
   | { kind: 'trap'; message: string }
   | { kind: 'output-limit'; limitBytes: number }
-  | { kind: 'instantiate'; message: string };
+  | { kind: 'instantiate'; message: string }
+  | { kind: 'expired' };
 
 export interface RunResultMsg {
   type: 'result';

@@ -5,8 +5,8 @@
  *   (c) the same hello C program compiled natively under lighttpd's mod_cgi (classic CGI)
  * plus instance start (µs, compiled module cached) and deploy → first 200 (ms).
  * Prints a table and writes bench/results/latest.json.
- * WEFT_BENCH_SECONDS sets each load's duration (default 10), WEFT_BENCH_CONNECTIONS the
- * connections (default 50).
+ * Each row is loaded WEFT_BENCH_ROUNDS times (default 3), interleaved, for WEFT_BENCH_SECONDS
+ * each (default 5), at WEFT_BENCH_CONNECTIONS connections (default 50); the median is kept.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -20,8 +20,9 @@ import { connectLattice, deployApplication, parseManifest } from '../lattice/ind
 import { startNatsServer } from '../bin/nats-server.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const SECONDS = Number(process.env['WEFT_BENCH_SECONDS'] ?? 10);
+const SECONDS = Number(process.env['WEFT_BENCH_SECONDS'] ?? 5);
 const CONNECTIONS = Number(process.env['WEFT_BENCH_CONNECTIONS'] ?? 50);
+const ROUNDS = Number(process.env['WEFT_BENCH_ROUNDS'] ?? 3);
 const HELLO_WASM = join(root, 'actors', 'dist', 'hello.wasm');
 const HELLO_CGI = join(root, 'bench', '.build', 'hello.cgi');
 
@@ -63,8 +64,6 @@ function startProcess(cmd: string, args: string[], ready: RegExp): Promise<RegEx
 }
 
 async function load(name: string, url: string): Promise<Row> {
-  // Warm up (JIT, keep-alive pools, module caches) before measuring.
-  await autocannon({ url, connections: CONNECTIONS, duration: 2 });
   const r = await autocannon({ url, connections: CONNECTIONS, duration: SECONDS });
   const bad = r.non2xx + r.errors + r.timeouts;
   const row: Row = {
@@ -103,6 +102,38 @@ async function instanceStartUs(): Promise<number> {
   }
   const tail = samples.slice(500).sort((a, b) => a - b);
   return Math.round(tail[Math.floor(tail.length / 2)]! * 10) / 10;
+}
+
+/** Classic CGI: the native hello under lighttpd's mod_cgi, or why that row is skipped. */
+async function startLighttpd(): Promise<{ url?: string; skip?: string }> {
+  if (spawnSync('lighttpd', ['-v']).status !== 0) {
+    return { skip: 'lighttpd is not installed (apt-get install lighttpd)' };
+  }
+  if (!existsSync(HELLO_CGI)) return { skip: 'no native build (node actors/build.ts --native)' };
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const cdir = await mkdtemp(join(tmpdir(), 'weft-lighttpd-'));
+  await mkdir(join(cdir, 'www'), { recursive: true });
+  const conf = join(cdir, 'lighttpd.conf');
+  await writeFile(
+    conf,
+    [
+      'server.modules = ("mod_cgi", "mod_alias")',
+      `server.document-root = "${join(cdir, 'www')}"`,
+      `server.port = ${port}`,
+      'server.bind = "127.0.0.1"',
+      `server.errorlog = "${join(cdir, 'error.log')}"`,
+      'server.max-connections = 1024',
+      `alias.url = ("/hello" => "${HELLO_CGI}")`,
+      'cgi.assign = ("" => "")',
+    ].join('\n'),
+  );
+  children.push(spawn('lighttpd', ['-D', '-f', conf], { stdio: 'ignore' }));
+  const url = `http://127.0.0.1:${port}/hello?name=bench`;
+  for (let i = 0; i < 100; i++) {
+    await sleep(50);
+    if ((await fetch(url).catch(() => undefined))?.status === 200) return { url };
+  }
+  return { skip: 'lighttpd did not start' };
 }
 
 async function main(): Promise<void> {
@@ -157,9 +188,11 @@ spec:
     await client.close();
     log(`  ${deployMs} ms`);
 
-    log('load:');
-    rows.push(await load('wcgi-lattice', `${gatewayUrl}/hello?name=bench`));
-
+    // Start every server first, then run the rows in interleaved rounds and keep each row's
+    // median: the machine's noise then falls on all rows alike.
+    const targets: { name: string; url?: string; skip?: string }[] = [
+      { name: 'wcgi-lattice', url: `${gatewayUrl}/hello?name=bench` },
+    ];
     const nm = await startProcess(
       node,
       [
@@ -168,64 +201,39 @@ spec:
       ],
       /port=(\d+)/,
     );
-    rows.push(await load('node-http', `http://127.0.0.1:${nm[1]}/hello?name=bench`));
+    targets.push({ name: 'node-http', url: `http://127.0.0.1:${nm[1]}/hello?name=bench` });
+    targets.push({ name: 'classic-cgi-lighttpd', ...(await startLighttpd()) });
 
-    const lighttpd = spawnSync('lighttpd', ['-v'], { encoding: 'utf8' });
-    if (lighttpd.status !== 0) {
-      rows.push({
-        name: 'classic-cgi-lighttpd',
-        rps: 0,
-        p50Ms: 0,
-        p99Ms: 0,
-        note: 'skipped: lighttpd is not installed (apt-get install lighttpd)',
-      });
-      log('  classic-cgi-lighttpd: skipped, lighttpd is not installed');
-    } else if (!existsSync(HELLO_CGI)) {
-      rows.push({
-        name: 'classic-cgi-lighttpd',
-        rps: 0,
-        p50Ms: 0,
-        p99Ms: 0,
-        note: 'skipped: no native build (node actors/build.ts --native)',
-      });
-    } else {
-      const port = 20000 + Math.floor(Math.random() * 20000);
-      const cdir = await mkdtemp(join(tmpdir(), 'weft-lighttpd-'));
-      await mkdir(join(cdir, 'www'), { recursive: true });
-      const conf = join(cdir, 'lighttpd.conf');
-      await writeFile(
-        conf,
-        [
-          'server.modules = ("mod_cgi", "mod_alias")',
-          `server.document-root = "${join(cdir, 'www')}"`,
-          `server.port = ${port}`,
-          'server.bind = "127.0.0.1"',
-          `server.errorlog = "${join(cdir, 'error.log')}"`,
-          'server.max-connections = 1024',
-          `alias.url = ("/hello" => "${HELLO_CGI}")`,
-          'cgi.assign = ("" => "")',
-        ].join('\n'),
-      );
-      const child = spawn('lighttpd', ['-D', '-f', conf], { stdio: 'ignore' });
-      children.push(child);
-      let up = false;
-      for (let i = 0; i < 100 && !up; i++) {
-        await sleep(50);
-        up =
-          (await fetch(`http://127.0.0.1:${port}/hello?name=bench`).catch(() => undefined))
-            ?.status === 200;
+    for (const t of targets) {
+      if (t.url) await autocannon({ url: t.url, connections: CONNECTIONS, duration: 2 });
+    }
+    const samples = new Map<string, Row[]>();
+    for (let round = 1; round <= ROUNDS; round++) {
+      log(`load, round ${round} of ${ROUNDS}:`);
+      for (const t of targets) {
+        if (!t.url) continue;
+        const r = await load(t.name, t.url);
+        samples.set(t.name, [...(samples.get(t.name) ?? []), r]);
       }
-      rows.push(
-        up
-          ? await load('classic-cgi-lighttpd', `http://127.0.0.1:${port}/hello?name=bench`)
-          : {
-              name: 'classic-cgi-lighttpd',
-              rps: 0,
-              p50Ms: 0,
-              p99Ms: 0,
-              note: 'skipped: lighttpd did not start',
-            },
-      );
+    }
+    for (const t of targets) {
+      const runs = samples.get(t.name);
+      if (!runs) {
+        rows.push({
+          name: t.name,
+          rps: 0,
+          p50Ms: 0,
+          p99Ms: 0,
+          note: `skipped: ${t.skip ?? 'not started'}`,
+        });
+        continue;
+      }
+      const mid = runs.toSorted((a, b) => a.rps - b.rps)[Math.floor(runs.length / 2)]!;
+      const failed = runs.map((r) => r.note).filter(Boolean);
+      rows.push({
+        ...mid,
+        note: `median of ${runs.length} (${runs.map((r) => r.rps).join(', ')})${failed.length ? `; ${failed.join('; ')}` : ''}`,
+      });
     }
 
     const rps = (n: string) => rows.find((r) => r.name === n)?.rps ?? 0;

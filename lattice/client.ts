@@ -4,10 +4,12 @@
  */
 import {
   connect,
+  createInbox,
   headers as natsHeaders,
   errors as natsErrors,
   type Msg,
   type MsgHdrs,
+  type PublishOptions,
   type NatsConnection,
   type Subscription,
 } from '@nats-io/transport-node';
@@ -75,6 +77,18 @@ export interface RequestOpts {
   noResponders?: { code: ErrorCode; message: string };
 }
 
+/** How often pending requests are checked against their deadlines (ms). */
+const REQUEST_SWEEP_MS = 25;
+
+interface PendingRequest {
+  resolve(msg: Msg): void;
+  reject(err: unknown): void;
+  deadline: number;
+  subject: string;
+  timeoutMs: number;
+  noResponders: RequestOpts['noResponders'];
+}
+
 export type Handler = (body: unknown, msg: Msg) => Promise<unknown> | unknown;
 
 export class LatticeClient {
@@ -95,17 +109,113 @@ export class LatticeClient {
     return decode<T>(msg.data);
   }
 
-  /** Request with a raw payload; maps NATS timeouts and no-responders to WeftErrors. */
-  async requestRaw(subject: string, payload: Uint8Array, opts: RequestOpts = {}): Promise<Msg> {
+  /**
+   * Request with a raw payload; maps timeouts and no-responders to WeftErrors. Replies come back
+   * on one wildcard inbox subscription per connection, and deadlines are checked by one sweep
+   * timer: per request this costs a map entry, where nats.js's own `request` builds a timer and
+   * two error objects with stack traces.
+   */
+  requestRaw(subject: string, payload: Uint8Array, opts: RequestOpts = {}): Promise<Msg> {
     const timeoutMs = opts.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
-    try {
-      return await this.nc.request(subject, payload, {
-        timeout: timeoutMs,
+    const token = String(this.#nextToken++);
+    return new Promise<Msg>((resolve, reject) => {
+      this.#pending.set(token, {
+        resolve,
+        reject,
+        deadline: Date.now() + timeoutMs,
+        subject,
+        timeoutMs,
+        noResponders: opts.noResponders,
+      });
+      this.#ensureSweep();
+      this.#publishSoon(subject, payload, {
+        reply: `${this.#inbox()}${token}`,
         ...(opts.headers === undefined ? {} : { headers: toHeaders(opts.headers) }),
       });
-    } catch (err) {
-      throw mapRequestError(err, subject, timeoutMs, opts.noResponders);
+    });
+  }
+
+  readonly #outbox: { subject: string; payload: Uint8Array; opts: PublishOptions }[] = [];
+
+  /**
+   * Publish at the end of this turn of the event loop, together with everything else published
+   * in it: one socket write for many messages. On loopback every write wakes the server, and
+   * those wake-ups, not the bytes, are what a small machine runs out of under load.
+   */
+  #publishSoon(subject: string, payload: Uint8Array, opts: PublishOptions): void {
+    if (this.#outbox.push({ subject, payload, opts }) === 1)
+      setImmediate(() => this.#flushOutbox());
+  }
+
+  #flushOutbox(): void {
+    for (const m of this.#outbox.splice(0)) {
+      try {
+        this.nc.publish(m.subject, m.payload, m.opts);
+      } catch (err) {
+        const token = m.opts.reply?.slice(this.#inboxPrefix?.length ?? 0);
+        const p = token === undefined ? undefined : this.#pending.get(token);
+        if (p && token !== undefined) {
+          this.#pending.delete(token);
+          p.reject(mapRequestError(err, p.subject, p.timeoutMs, p.noResponders));
+        }
+      }
     }
+  }
+
+  readonly #pending = new Map<string, PendingRequest>();
+  #nextToken = 1;
+  #inboxPrefix: string | undefined;
+  #sweep: NodeJS.Timeout | undefined;
+
+  #inbox(): string {
+    if (this.#inboxPrefix === undefined) {
+      const prefix = `${createInbox()}.`;
+      this.#inboxPrefix = prefix;
+      this.nc.subscribe(`${prefix}*`, {
+        callback: (err, msg) => {
+          if (err) return;
+          const token = msg.subject.slice(prefix.length);
+          const p = this.#pending.get(token);
+          if (!p) return;
+          this.#pending.delete(token);
+          // A no-responders status arrives as an empty message with a 503 status header.
+          if (msg.data.length === 0 && msg.headers?.code === 503) {
+            p.reject(
+              mapRequestError(
+                new natsErrors.NoRespondersError(p.subject),
+                p.subject,
+                p.timeoutMs,
+                p.noResponders,
+              ),
+            );
+          } else {
+            p.resolve(msg);
+          }
+        },
+      });
+    }
+    return this.#inboxPrefix;
+  }
+
+  #ensureSweep(): void {
+    if (this.#sweep) return;
+    this.#sweep = setInterval(() => {
+      const now = Date.now();
+      for (const [token, p] of this.#pending) {
+        if (now < p.deadline) continue;
+        this.#pending.delete(token);
+        p.reject(
+          new WeftError(ErrorCode.Timeout, `no reply on ${p.subject} within ${p.timeoutMs} ms`, {
+            details: { subject: p.subject, timeoutMs: p.timeoutMs },
+          }),
+        );
+      }
+      if (this.#pending.size === 0) {
+        clearInterval(this.#sweep);
+        this.#sweep = undefined;
+      }
+    }, REQUEST_SWEEP_MS);
+    this.#sweep.unref();
   }
 
   /** Publish an enveloped message (events). */
@@ -162,14 +272,19 @@ export class LatticeClient {
           } catch (e) {
             reply = encodeError(e);
           }
-          if (msg.reply) msg.respond(reply);
+          if (msg.reply) this.#publishSoon(msg.reply, reply, {});
         })();
       },
     });
   }
 
-  /** Flush, then drain subscriptions and close. */
+  /** Flush, then drain subscriptions and close; pending requests fail. */
   async close(): Promise<void> {
+    clearInterval(this.#sweep);
+    for (const p of this.#pending.values()) {
+      p.reject(new WeftError(ErrorCode.LatticeUnavailable, 'the lattice connection was closed'));
+    }
+    this.#pending.clear();
     if (this.nc.isClosed()) return;
     try {
       await this.nc.drain();

@@ -100,7 +100,9 @@ export class WorkerPool {
   }
 
   #spawn(): Slot {
-    const worker = new Worker(WORKER_URL);
+    // A larger young generation: each request leaves an instance and its buffers behind, and
+    // fewer, larger scavenges cost less than many small ones.
+    const worker = new Worker(WORKER_URL, { resourceLimits: { maxYoungGenerationSizeMb: 48 } });
     const slot: Slot = { worker, loaded: new Set(), inflight: [] };
     worker.on('message', (msg: RunResultMsg) => {
       const i = slot.inflight.findIndex((p) => p.jobId === msg.jobId);

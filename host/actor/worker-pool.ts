@@ -167,7 +167,10 @@ export class WorkerPool {
     while (this.#queue.length > 0) {
       let slot: Slot | undefined;
       for (const s of this.#slots) {
-        if (s.inflight.length < PIPELINE_DEPTH && (!slot || s.inflight.length < slot.inflight.length)) {
+        if (
+          s.inflight.length < PIPELINE_DEPTH &&
+          (!slot || s.inflight.length < slot.inflight.length)
+        ) {
           slot = s;
         }
       }

@@ -97,9 +97,8 @@ export class WcgiActor {
     }
     this.stats.inFlight++;
     this.stats.invocations++;
-    const log = this.#log.child({ invocationId });
     try {
-      return await this.#run(head, body, invocationId, deadline, log);
+      return await this.#run(head, body, invocationId, deadline);
     } catch (err) {
       this.stats.errors++;
       throw err;
@@ -113,8 +112,9 @@ export class WcgiActor {
     body: Uint8Array,
     invocationId: string,
     deadline: number,
-    log: Logger,
   ): Promise<InvokeResult> {
+    // Ids go into each log call: a child logger per request would cost more than most requests.
+    const log = this.#log;
     const { limits } = this.spec;
     const env = buildCgiEnv(head, {
       bodyLength: body.length,
@@ -139,12 +139,12 @@ export class WcgiActor {
     const stderr = r.stderr.length
       ? new TextDecoder().decode(r.stderr).slice(0, STDERR_LOG_CHARS)
       : '';
-    if (stderr) log.info({ stderr, truncated: r.stderrTruncated }, 'actor stderr');
+    if (stderr) log.info({ invocationId, stderr, truncated: r.stderrTruncated }, 'actor stderr');
     const details = { invocationId, exitCode: r.exitCode };
     if (r.failure) {
       switch (r.failure.kind) {
         case 'trap':
-          log.error({ trap: r.failure.message }, 'actor trapped');
+          log.error({ invocationId, trap: r.failure.message }, 'actor trapped');
           throw new WeftError(
             ErrorCode.ActorTrap,
             `actor '${this.spec.name}' trapped: ${r.failure.message}`,
@@ -153,7 +153,7 @@ export class WcgiActor {
             },
           );
         case 'output-limit':
-          log.warn({ limitBytes: limits.maxResponseBytes }, 'actor output over its limit');
+          log.warn({ invocationId, limitBytes: limits.maxResponseBytes }, 'actor output over its limit');
           throw new WeftError(
             ErrorCode.ResponseTooLarge,
             `actor '${this.spec.name}' wrote more than ${limits.maxResponseBytes} bytes (limits.maxResponseBytes)`,
@@ -166,7 +166,7 @@ export class WcgiActor {
             { details },
           );
         case 'instantiate':
-          log.error({ reason: r.failure.message }, 'actor instance could not start');
+          log.error({ invocationId, reason: r.failure.message }, 'actor instance could not start');
           throw new WeftError(
             ErrorCode.ActorTrap,
             `actor '${this.spec.name}' could not start: ${r.failure.message}`,
@@ -181,7 +181,7 @@ export class WcgiActor {
       parsed = parseCgiResponse(r.stdout, { method: head.method });
     } catch (err) {
       if (r.exitCode !== 0) {
-        log.warn({ exitCode: r.exitCode, stderr }, 'actor exited before a response');
+        log.warn({ invocationId, exitCode: r.exitCode, stderr }, 'actor exited before a response');
         throw new WeftError(
           ErrorCode.ActorExited,
           `actor '${this.spec.name}' exited with code ${r.exitCode} before writing a response`,
@@ -189,7 +189,7 @@ export class WcgiActor {
         );
       }
       const reason = err instanceof WeftError ? err.message : String(err);
-      log.warn({ reason }, 'actor wrote a malformed CGI response');
+      log.warn({ invocationId, reason }, 'actor wrote a malformed CGI response');
       throw new WeftError(
         ErrorCode.BadCgiResponse,
         `actor '${this.spec.name}' wrote a malformed CGI response: ${reason}`,
@@ -206,7 +206,7 @@ export class WcgiActor {
       );
     }
     if (r.exitCode !== 0)
-      log.warn({ exitCode: r.exitCode }, 'actor exited non-zero after a complete response');
+      log.warn({ invocationId, exitCode: r.exitCode }, 'actor exited non-zero after a complete response');
     return {
       head: { status: parsed.status, headers: parsed.headers },
       body: parsed.body,

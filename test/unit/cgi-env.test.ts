@@ -433,7 +433,7 @@ describe('buildCgiEnv: precedence of actorEnv, request and extra', () => {
   it('keeps a "__proto__" key as data', () => {
     const e = env({}, { actorEnv: { ['__proto__']: 'x' } });
     expect(Object.getOwnPropertyDescriptor(e, '__proto__')?.value).toBe('x');
-    expect(Object.getPrototypeOf(e)).toBe(Object.prototype);
+    expect(Object.getPrototypeOf(e)).toBe(null);
   });
 
   it('REQUEST_VARIABLES lists every fixed variable the builder sets', () => {

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ACTORS_DIST, ROOT, startStack, type Stack } from '../helpers/stack.ts';
-import { readFile } from 'node:fs/promises';
+import { readFile, readdir } from 'node:fs/promises';
 
 let stack: Stack;
 let base: string;
@@ -109,5 +109,16 @@ describe('example application over HTTP', () => {
     expect(res.headers.get('content-type')).toMatch(/application\/json/);
     const j = (await res.json()) as { code: string; message: string };
     expect(j.code).toBe('WEFT_ERR_ROUTE_NOT_FOUND');
+  });
+
+  it('covers every actor in actors/ (each is deployed by app.yaml and tested above)', async () => {
+    const tested = ['hello', 'echo', 'markdown', 'catalog'];
+    const dirs = (await readdir(join(ROOT, 'actors'), { withFileTypes: true }))
+      .filter((d) => d.isDirectory() && d.name !== 'dist')
+      .map((d) => d.name)
+      .toSorted();
+    expect(dirs).toEqual(tested.toSorted());
+    const inventory = stack.hosts[0]!.inventory().actors.map((a) => a.name);
+    for (const name of dirs) expect(inventory).toContain(name);
   });
 });

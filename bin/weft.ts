@@ -80,7 +80,7 @@ interface Common {
 }
 
 function common(values: Record<string, unknown>, service: boolean): Common {
-  const nats = String(values['nats'] ?? env['WEFT_NATS_URL'] ?? DEFAULT_NATS)
+  const nats = String(values['nats'] ?? (env['WEFT_NATS_URL'] || DEFAULT_NATS))
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
@@ -317,14 +317,14 @@ async function cmdCall(c: Common, actor: string, v: Record<string, unknown>): Pr
 async function cmdUp(c: Common, v: Record<string, unknown>): Promise<void> {
   let nats: NatsServerHandle | undefined;
   let urls = c.nats;
-  if (v['nats'] === undefined && env['WEFT_NATS_URL'] === undefined) {
+  if (v['nats'] === undefined && !env['WEFT_NATS_URL']) {
     const port = (await portIsFree(4222)) ? 4222 : -1;
     nats = await startNatsServer({
       port,
       dir: join(root, '.weft', `nats-${port === -1 ? 'any' : port}`),
     });
     urls = [nats.url];
-    c.log.info({ url: nats.url, pid: nats.pid }, 'nats-server started');
+    c.log.info({ url: nats.url, natsPid: nats.pid }, 'nats-server started');
   }
   const host = new Host({ nats: urls, lattice: c.lattice, log: c.log });
   const httpPort = Number(v['http-port'] ?? env['WEFT_HTTP_PORT'] ?? 8080);

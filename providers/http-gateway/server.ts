@@ -73,6 +73,8 @@ export class Gateway {
   #client: LatticeClient | undefined;
   #watch: { stop(): void } | undefined;
   #stopped = false;
+  /** False while the NATS connection is down (nats.js reconnects by itself). */
+  #linkUp = false;
   #connecting: Promise<void> | undefined;
 
   constructor(opts: GatewayOptions) {
@@ -147,6 +149,7 @@ export class Gateway {
           name: 'weft-gateway',
         });
         this.#client = client;
+        this.#linkUp = true;
         const store = await RouteStore.open(client);
         this.#watch = await store.watch((app, routes) => {
           this.routes.setApp(app, routes);
@@ -171,8 +174,10 @@ export class Gateway {
 
   async #watchStatus(client: LatticeClient): Promise<void> {
     for await (const s of client.nc.status()) {
-      if (s.type === 'disconnect' || s.type === 'reconnect')
+      if (s.type === 'disconnect' || s.type === 'reconnect') {
+        this.#linkUp = s.type === 'reconnect';
         this.#log.warn({ status: s.type }, 'NATS connection');
+      }
     }
   }
 
@@ -183,7 +188,8 @@ export class Gateway {
     let actor: string | undefined;
     try {
       const client = this.#client;
-      if (!client || !this.#watch || client.nc.isClosed()) {
+      // While NATS is down, answer at once rather than let requests wait out their timeout.
+      if (!client || !this.#watch || !this.#linkUp || client.nc.isClosed()) {
         throw new WeftError(
           ErrorCode.LatticeUnavailable,
           'the gateway is not connected to the lattice yet',

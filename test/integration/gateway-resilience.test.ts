@@ -2,6 +2,7 @@
  * The gateway when the lattice is not there: NATS down at start (clear error, reconnects when it
  * comes up), and routes whose actor no host runs (503 with a code).
  */
+import { rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -104,9 +105,29 @@ it('starts while NATS is down, says so, and connects when it comes up', async ()
       name: 'served after NATS came up',
       timeoutMs: 15_000,
     });
+
+    // NATS goes away under a running gateway and host: 503 at once, then service resumes.
+    await server.stop({ keepDir: true });
+    await until(
+      async () => {
+        const r = await fetch(`${gateway.url}/hello?name=down`);
+        return (
+          r.status === 503 &&
+          ((await r.json()) as { code: string }).code === 'WEFT_ERR_LATTICE_UNAVAILABLE'
+        );
+      },
+      { name: '503 while NATS is down', timeoutMs: 15_000 },
+    );
+    server = await startNatsServer({ port, dir: server.dir });
+    await until(async () => (await fetch(`${gateway.url}/hello?name=again`)).status === 200, {
+      name: 'served after NATS restarted',
+      timeoutMs: 20_000,
+    });
   } finally {
     await gateway.stop();
     await host?.stop();
     await server?.stop();
+    // The restarted server was given the first one's directory, which it does not remove.
+    if (server) await rm(server.dir, { recursive: true, force: true });
   }
 });

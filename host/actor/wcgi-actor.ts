@@ -153,7 +153,10 @@ export class WcgiActor {
             },
           );
         case 'output-limit':
-          log.warn({ invocationId, limitBytes: limits.maxResponseBytes }, 'actor output over its limit');
+          log.warn(
+            { invocationId, limitBytes: limits.maxResponseBytes },
+            'actor output over its limit',
+          );
           throw new WeftError(
             ErrorCode.ResponseTooLarge,
             `actor '${this.spec.name}' wrote more than ${limits.maxResponseBytes} bytes (limits.maxResponseBytes)`,
@@ -206,7 +209,10 @@ export class WcgiActor {
       );
     }
     if (r.exitCode !== 0)
-      log.warn({ invocationId, exitCode: r.exitCode }, 'actor exited non-zero after a complete response');
+      log.warn(
+        { invocationId, exitCode: r.exitCode },
+        'actor exited non-zero after a complete response',
+      );
     return {
       head: { status: parsed.status, headers: parsed.headers },
       body: parsed.body,

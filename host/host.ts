@@ -269,7 +269,12 @@ export class Host {
           `actor '${spec.name}' (${spec.module})`,
         );
         const module = await WebAssembly.compile(prepared.bytes);
-        return prepared.memory ? { key, module, memory: prepared.memory } : { key, module };
+        return {
+          key,
+          module,
+          ...(prepared.memory ? { memory: prepared.memory } : {}),
+          ...(prepared.reuse ? { reuse: prepared.reuse } : {}),
+        };
       })();
       this.#compiled.set(key, p);
       p.catch(() => this.#compiled.delete(key));

@@ -9,6 +9,12 @@
  *   memory per request costs several times more than the whole hello actor. The instance still
  *   starts from exactly what a fresh memory holds: zeros, then its data segments, which
  *   instantiation writes again.
+ * - When nothing else can carry state from one run to the next, every mutable global is
+ *   exported (`__weft_global_<index>`), so that a worker may run the next request on the same
+ *   instance after putting back its memory and globals as instantiation left them: a second
+ *   run then starts from exactly the state a fresh instance would, at a fraction of the cost.
+ *   Reuse is off for modules with passive data segments (a run may drop them), non-numeric
+ *   mutable globals, or more than one memory.
  */
 import { ModuleInvalidError } from '../../lattice/index.ts';
 
@@ -16,6 +22,7 @@ const PAGE_BYTES = 64 * 1024;
 const IMPORT_SECTION = 2;
 const MEMORY_SECTION = 5;
 const KIND_MEMORY = 0x02;
+const EXPORT_SECTION = 7;
 /** Memories up to this size at start are recycled; zeroing larger ones costs more than mapping. */
 const RECYCLE_MAX_INITIAL_BYTES = 2 * 1024 * 1024;
 
@@ -26,7 +33,17 @@ export interface PreparedModule {
   bytes: Uint8Array;
   /** Set when the memory is imported from MEMORY_IMPORT and may be recycled. */
   memory?: { initial: number; maximum: number };
+  /** Set when instances may be reset and reused: the exports holding its mutable globals. */
+  reuse?: { globals: string[] };
 }
+
+/** Export name prefix of the mutable globals of a reusable module. */
+export const GLOBAL_EXPORT_PREFIX = '__weft_global_';
+const GLOBAL_SECTION = 6;
+const DATA_SECTION = 11;
+const KIND_GLOBAL = 0x03;
+/** Value types a global may have for its value to be saved and put back from JavaScript. */
+const NUMERIC_TYPES = new Set([0x7f, 0x7e, 0x7d, 0x7c]);
 
 function readLeb(bytes: Uint8Array, pos: number): [value: number, next: number] {
   let result = 0;
@@ -110,6 +127,9 @@ export function prepareModule(
     (only.flags & 0x02) === 0 && // not shared
     only.min * PAGE_BYTES <= RECYCLE_MAX_INITIAL_BYTES;
 
+  const globals = recycle ? reusableGlobals(sections) : undefined;
+  const globalExports = (globals ?? []).map((g) => ({ name: `${GLOBAL_EXPORT_PREFIX}${g}`, index: g }));
+
   const out: number[] = [...bytes.subarray(0, 8)];
   const emit = (id: number, body: ArrayLike<number>): void => {
     out.push(id, ...leb(body.length));
@@ -136,6 +156,10 @@ export function prepareModule(
       const [n, rest] = readLeb(s.body, 0);
       emit(IMPORT_SECTION, [...leb(n + 1), ...s.body.subarray(rest), ...memoryImport]);
       importEmitted = true;
+    } else if (s.id === EXPORT_SECTION && globals) {
+      const [n, rest] = readLeb(s.body, 0);
+      const added = globalExports.flatMap((g) => [...name(g.name), KIND_GLOBAL, ...leb(g.index)]);
+      emit(EXPORT_SECTION, [...leb(n + globalExports.length), ...s.body.subarray(rest), ...added]);
     } else if (s.id === MEMORY_SECTION) {
       if (!recycle) {
         const body: number[] = [...leb(count)];
@@ -146,13 +170,30 @@ export function prepareModule(
       emit(s.id, s.body);
     }
   }
-  return recycle
-    ? { bytes: new Uint8Array(out), memory: { initial: only.min, maximum: only.max } }
-    : { bytes: new Uint8Array(out) };
+  if (!recycle) return { bytes: new Uint8Array(out) };
+  const prepared: PreparedModule = {
+    bytes: new Uint8Array(out),
+    memory: { initial: only.min, maximum: only.max },
+  };
+  // Without an export section the globals could not be reached: no reuse (WASI commands always
+  // export _start and memory, so this does not happen in practice).
+  if (globals && sections.some((s) => s.id === EXPORT_SECTION)) {
+    prepared.reuse = { globals: globalExports.map((g) => g.name) };
+  }
+  return prepared;
 }
 
 /** True when an import section imports a memory (then nothing is rewritten to import one). */
 function hasMemoryImport(body: Uint8Array): boolean {
+  let found = false;
+  forEachImport(body, (kind) => {
+    if (kind === KIND_MEMORY) found = true;
+  });
+  return found;
+}
+
+/** Call `fn` with the kind of each import in an import section. */
+function forEachImport(body: Uint8Array, fn: (kind: number) => void): void {
   let [n, p] = readLeb(body, 0);
   while (n-- > 0) {
     let len: number;
@@ -161,6 +202,7 @@ function hasMemoryImport(body: Uint8Array): boolean {
     [len, p] = readLeb(body, p);
     p += len;
     const kind = body[p++]!;
+    fn(kind);
     switch (kind) {
       case 0x00: // func: type index
         [, p] = readLeb(body, p);
@@ -173,9 +215,13 @@ function hasMemoryImport(body: Uint8Array): boolean {
         if (flags & 0x01) [, p] = readLeb(body, p);
         break;
       }
-      case KIND_MEMORY:
-        return true;
-      case 0x03: // global: valtype + mut
+      case KIND_MEMORY: {
+        const flags = body[p++]!;
+        [, p] = readLeb(body, p);
+        if (flags & 0x01) [, p] = readLeb(body, p);
+        break;
+      }
+      case KIND_GLOBAL: // valtype + mut
         p += 2;
         break;
       case 0x04: // tag: attribute + type index
@@ -186,5 +232,95 @@ function hasMemoryImport(body: Uint8Array): boolean {
         throw new ModuleInvalidError(`malformed import section: unknown import kind ${kind}`);
     }
   }
+}
+
+/**
+ * Indexes of the module's mutable globals when an instance can be reset and reused, else
+ * undefined. Any construct this does not understand turns reuse off rather than risk carrying
+ * state from one request to the next.
+ */
+function reusableGlobals(sections: Section[]): number[] | undefined {
+  try {
+    const data = sections.find((s) => s.id === DATA_SECTION);
+    if (data && hasPassiveData(data.body)) return undefined;
+    const imports = sections.find((s) => s.id === IMPORT_SECTION);
+    let index = imports ? importedGlobals(imports.body) : 0;
+    const section = sections.find((s) => s.id === GLOBAL_SECTION);
+    if (!section) return [];
+    const body = section.body;
+    let [n, p] = readLeb(body, 0);
+    const mutable: number[] = [];
+    while (n-- > 0) {
+      const type = body[p++]!;
+      const mut = body[p++]!;
+      if (mut === 1) {
+        if (!NUMERIC_TYPES.has(type)) return undefined;
+        mutable.push(index);
+      }
+      p = skipConstExpr(body, p);
+      index++;
+    }
+    return mutable;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Position after a constant expression's `end`; throws on anything but the constant opcodes. */
+function skipConstExpr(b: Uint8Array, p: number): number {
+  for (;;) {
+    const op = b[p++];
+    switch (op) {
+      case 0x0b:
+        return p;
+      case 0x41: // i32.const
+      case 0x42: // i64.const
+      case 0x23: // global.get
+      case 0xd2: // ref.func
+        [, p] = readLeb(b, p);
+        break;
+      case 0x43: // f32.const
+        p += 4;
+        break;
+      case 0x44: // f64.const
+        p += 8;
+        break;
+      case 0xd0: // ref.null heaptype
+        p += 1;
+        break;
+      case 0x6a: // i32.add, sub, mul (extended constant expressions)
+      case 0x6b:
+      case 0x6c:
+      case 0x7c: // i64.add, sub, mul
+      case 0x7d:
+      case 0x7e:
+        break;
+      default:
+        throw new Error(`opcode ${String(op)} in a constant expression`);
+    }
+  }
+}
+
+function hasPassiveData(body: Uint8Array): boolean {
+  let [n, p] = readLeb(body, 0);
+  while (n-- > 0) {
+    let flags: number;
+    [flags, p] = readLeb(body, p);
+    if (flags === 1) return true;
+    if (flags === 2) [, p] = readLeb(body, p); // memory index
+    if (flags !== 0 && flags !== 2) throw new Error(`data segment flags ${flags}`);
+    p = skipConstExpr(body, p);
+    let len: number;
+    [len, p] = readLeb(body, p);
+    p += len;
+  }
   return false;
+}
+
+function importedGlobals(body: Uint8Array): number {
+  let count = 0;
+  forEachImport(body, (kind) => {
+    if (kind === KIND_GLOBAL) count++;
+  });
+  return count;
 }

@@ -26,6 +26,8 @@ export interface LoadedModule {
   module: WebAssembly.Module;
   /** Set when the module imports a recyclable memory (prepare-module.ts). */
   memory?: { initial: number; maximum: number };
+  /** Set when instances may be reset and reused (prepare-module.ts). */
+  reuse?: { globals: string[] };
 }
 
 export interface LoadedTree {
@@ -126,6 +128,7 @@ export class WcgiActor {
       moduleKey: this.module.key,
       module: this.module.module,
       memory: this.module.memory,
+      reuse: this.module.reuse,
       trees: this.#treeRefs,
       preopens: this.#preopens,
       args: [this.spec.name, ...this.spec.args],

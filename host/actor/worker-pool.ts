@@ -22,6 +22,7 @@ export interface PoolJob {
   moduleKey: string;
   module: WebAssembly.Module;
   memory: { initial: number; maximum: number } | undefined;
+  reuse: { globals: string[] } | undefined;
   trees: { key: string; entries: LoadTreeMsg['entries'] }[];
   args: string[];
   env: Record<string, string>;
@@ -189,6 +190,7 @@ export class WorkerPool {
         key: job.moduleKey,
         module: job.module,
         ...(job.memory ? { memory: job.memory } : {}),
+        ...(job.reuse ? { reuse: job.reuse } : {}),
       } satisfies ToWorker);
       slot.loaded.add(job.moduleKey);
     }

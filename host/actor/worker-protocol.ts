@@ -6,6 +6,8 @@ export interface LoadModuleMsg {
   module: WebAssembly.Module;
   /** The module imports `weft.memory` with these limits (pages): recycle memories for it. */
   memory?: { initial: number; maximum: number };
+  /** The module's instances may be reset and reused (prepare-module.ts). */
+  reuse?: { globals: string[] };
 }
 
 export interface LoadTreeMsg {

@@ -34,6 +34,7 @@ ${[
   fixture('flood', 'maxResponseBytes: 8388608'),
   fixture('exit-early'),
   fixture('env-dump'),
+  fixture('counter'),
 ].join('')}
 `);
   base = stack.gateway.url;
@@ -105,6 +106,20 @@ describe('misbehaving actors', () => {
     const e = await errorOf('/exit-early/');
     expect(e.status).toBe(502);
     expect(e.code).toBe('WEFT_ERR_ACTOR_EXITED');
+  });
+});
+
+describe('isolation between requests', () => {
+  it('every request starts from a fresh instance state', async () => {
+    for (let i = 0; i < 12; i++) {
+      const res = await fetch(`${base}/counter/?secret${i}`);
+      expect(await res.text()).toBe('runs=1 previous=[]\n');
+    }
+  });
+
+  it('a trap leaves nothing behind for the next request', async () => {
+    expect((await fetch(`${base}/trap/`)).status).toBe(500);
+    expect(await (await fetch(`${base}/counter/?after-trap`)).text()).toBe('runs=1 previous=[]\n');
   });
 });
 

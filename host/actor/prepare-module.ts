@@ -128,7 +128,10 @@ export function prepareModule(
     only.min * PAGE_BYTES <= RECYCLE_MAX_INITIAL_BYTES;
 
   const globals = recycle ? reusableGlobals(sections) : undefined;
-  const globalExports = (globals ?? []).map((g) => ({ name: `${GLOBAL_EXPORT_PREFIX}${g}`, index: g }));
+  const globalExports = (globals ?? []).map((g) => ({
+    name: `${GLOBAL_EXPORT_PREFIX}${g}`,
+    index: g,
+  }));
 
   const out: number[] = [...bytes.subarray(0, 8)];
   const emit = (id: number, body: ArrayLike<number>): void => {

@@ -11,6 +11,7 @@ import {
   type HttpResponseHead,
   type ResolvedActor,
 } from '../../lattice/index.ts';
+import { encodeEnviron } from '../wasi/index.ts';
 import { buildCgiEnv, parseCgiResponse } from '../wcgi/index.ts';
 import type { LoadTreeMsg } from './worker-protocol.ts';
 import type { WorkerPool } from './worker-pool.ts';
@@ -118,12 +119,14 @@ export class WcgiActor {
     // Ids go into each log call: a child logger per request would cost more than most requests.
     const log = this.#log;
     const { limits } = this.spec;
-    const env = buildCgiEnv(head, {
-      bodyLength: body.length,
-      serverSoftware: SERVER_SOFTWARE,
-      actorEnv: this.spec.env,
-      extra: { X_WEFT_INVOCATION_ID: invocationId },
-    });
+    const env = encodeEnviron(
+      buildCgiEnv(head, {
+        bodyLength: body.length,
+        serverSoftware: SERVER_SOFTWARE,
+        actorEnv: this.spec.env,
+        extra: { X_WEFT_INVOCATION_ID: invocationId },
+      }),
+    );
     const r = await this.#pool.run({
       moduleKey: this.module.key,
       module: this.module.module,

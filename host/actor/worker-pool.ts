@@ -25,7 +25,7 @@ export interface PoolJob {
   reuse: { globals: string[] } | undefined;
   trees: { key: string; entries: LoadTreeMsg['entries'] }[];
   args: string[];
-  env: Record<string, string>;
+  env: Uint8Array;
   stdin: Uint8Array;
   stdoutLimitBytes: number;
   stderrLimitBytes: number;

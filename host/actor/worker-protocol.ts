@@ -21,7 +21,8 @@ export interface RunMsg {
   jobId: number;
   moduleKey: string;
   args: string[];
-  env: Record<string, string>;
+  /** `KEY=VALUE\0…`, from `encodeEnviron` on the main thread: one buffer to copy, not 30 strings. */
+  env: Uint8Array;
   stdin: Uint8Array;
   stdoutLimitBytes: number;
   stderrLimitBytes: number;

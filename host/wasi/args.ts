@@ -27,9 +27,27 @@ function argsBlock(s: WasiState): StringBlock {
 function envBlock(s: WasiState): StringBlock {
   if (s.envBlock === undefined) {
     const env = s.env;
-    s.envBlock = encodeBlock(Object.keys(env).map((k) => `${k}=${env[k] as string}`));
+    if (env instanceof Uint8Array) {
+      const offsets: number[] = env.length > 0 ? [0] : [];
+      for (let i = 0; i < env.length - 1; i++) if (env[i] === 0) offsets.push(i + 1);
+      s.envBlock = { bytes: env, offsets };
+    } else {
+      s.envBlock = encodeBlock(Object.keys(env).map((k) => `${k}=${env[k] as string}`));
+    }
   }
   return s.envBlock;
+}
+
+/**
+ * The environment as the guest receives it: `KEY=VALUE\0` for each entry, UTF-8. A context given
+ * these bytes (from another thread, say) skips encoding them again. Throws TypeError like
+ * `WasiContext` for names or values the guest could not receive intact.
+ */
+export function encodeEnviron(env: Readonly<Record<string, string>>): Uint8Array {
+  validateArgsEnv([], env);
+  const keys = Object.keys(env);
+  if (keys.length === 0) return new Uint8Array(0);
+  return encoder.encode(keys.map((k) => `${k}=${env[k] as string}\0`).join(''));
 }
 
 function sizesGet(s: WasiState, block: StringBlock, retCount: number, retSize: number): number {
@@ -78,10 +96,16 @@ export function environ_get(s: WasiState, environ: number, environBuf: number): 
 /** Throws TypeError for strings the guest could not receive intact (NUL, or `=` in a key). */
 export function validateArgsEnv(
   args: readonly string[],
-  env: Readonly<Record<string, string>>,
+  env: Readonly<Record<string, string>> | Uint8Array,
 ): void {
   for (const a of args) {
     if (a.includes('\0')) throw new TypeError('WASI args must not contain NUL characters');
+  }
+  if (env instanceof Uint8Array) {
+    if (env.length > 0 && env[env.length - 1] !== 0) {
+      throw new TypeError('encoded WASI environ must end with a NUL (see encodeEnviron)');
+    }
+    return;
   }
   for (const k of Object.keys(env)) {
     if (k === '' || k.includes('=') || k.includes('\0')) {

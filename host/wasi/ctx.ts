@@ -20,8 +20,9 @@ const EMPTY_STDIN = new Uint8Array(0);
 export interface WasiOptions {
   /** Full argv; argv[0] is the program name. */
   args: readonly string[];
-  /** Exactly this environment; nothing of the host's leaks in. */
-  env: Readonly<Record<string, string>>;
+  /** Exactly this environment; nothing of the host's leaks in. Either the variables, or the
+   *  bytes `encodeEnviron` made of them. */
+  env: Readonly<Record<string, string>> | Uint8Array;
   /** The whole of stdin; reads past its end return 0 (EOF). Default: empty. */
   stdin?: Uint8Array;
   /** stdout cap in bytes (default 64 MiB). A write that would pass it throws `OutputLimitError`

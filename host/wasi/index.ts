@@ -10,6 +10,8 @@
 
 /** A guest's WASI world and its import object; see `WasiOptions` for what it is given. */
 export { WasiContext, findStart, unknownImports } from './ctx.ts';
+/** Encode an environment once, e.g. on the thread that builds it; a context takes the bytes as `env`. */
+export { encodeEnviron } from './args.ts';
 /** Options for `WasiContext`: args, env, stdin, output caps, preopens. */
 export type { WasiOptions } from './ctx.ts';
 /** Default caps: stdout 64 MiB (then `OutputLimitError`), stderr 1 MiB (then truncated). */

@@ -65,7 +65,7 @@ export const MAX_OPEN_FDS = 1024;
 
 export interface StateOptions {
   args: readonly string[];
-  env: Readonly<Record<string, string>>;
+  env: Readonly<Record<string, string>> | Uint8Array;
   stdin: Uint8Array;
   stdoutLimitBytes: number;
   stderrLimitBytes: number;
@@ -86,7 +86,7 @@ export class WasiState {
   readonly stdout: OutputBuffer;
   readonly stderr: OutputBuffer;
   readonly args: readonly string[];
-  readonly env: Readonly<Record<string, string>>;
+  readonly env: Readonly<Record<string, string>> | Uint8Array;
   argsBlock: StringBlock | undefined = undefined;
   envBlock: StringBlock | undefined = undefined;
   /**

@@ -5,7 +5,7 @@
  *   (c) the same hello C program compiled natively under lighttpd's mod_cgi (classic CGI)
  * plus instance start (µs, compiled module cached) and deploy → first 200 (ms).
  * Prints a table and writes bench/results/latest.json.
- * Each row is loaded WEFT_BENCH_ROUNDS times (default 3), interleaved, for WEFT_BENCH_SECONDS
+ * Each row is loaded WEFT_BENCH_ROUNDS times (default 5), interleaved, for WEFT_BENCH_SECONDS
  * each (default 5), at WEFT_BENCH_CONNECTIONS connections (default 50); the median is kept.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -22,7 +22,7 @@ import { startNatsServer } from '../bin/nats-server.ts';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const SECONDS = Number(process.env['WEFT_BENCH_SECONDS'] ?? 5);
 const CONNECTIONS = Number(process.env['WEFT_BENCH_CONNECTIONS'] ?? 50);
-const ROUNDS = Number(process.env['WEFT_BENCH_ROUNDS'] ?? 3);
+const ROUNDS = Number(process.env['WEFT_BENCH_ROUNDS'] ?? 5);
 const HELLO_WASM = join(root, 'actors', 'dist', 'hello.wasm');
 const HELLO_CGI = join(root, 'bench', '.build', 'hello.cgi');
 

@@ -158,8 +158,9 @@ export class Host {
     clearInterval(this.#heartbeat);
     this.#watch?.stop();
     await this.#reconciling.catch(() => undefined);
-    const drains = [...this.#running.values()].flatMap((r) => r.subs.map((sub) => sub.drain()));
-    await Promise.allSettled(drains);
+    const running = [...this.#running.values()];
+    this.#running.clear();
+    await Promise.allSettled(running.map((r) => this.#stopActor(r)));
     this.#client.publish(this.#client.subjects.event(EventType.HostStopped), {
       hostId: this.hostId,
     });
@@ -172,28 +173,27 @@ export class Host {
   async #reconcileApp(name: string, app: DeployedApp | undefined): Promise<void> {
     const wanted = new Map((app?.actors ?? []).map((a) => [a.name, a]));
     for (const [actorName, r] of this.#running) {
-      if (r.app !== name) continue;
-      const spec = wanted.get(actorName);
-      if (!spec || JSON.stringify(spec) !== r.fingerprint) await this.#stopActor(actorName);
+      if (r.app === name && !wanted.has(actorName)) {
+        this.#running.delete(actorName);
+        await this.#stopActor(r);
+      }
     }
     for (const spec of wanted.values()) {
-      if (this.#running.has(spec.name)) continue;
-      if (spec.mode !== 'wcgi') {
-        this.#running.set(spec.name, {
-          app: name,
-          spec,
-          fingerprint: JSON.stringify(spec),
-          state: 'failed',
-          error: `mode '${spec.mode}' is not supported by this host yet`,
-          subs: [],
-        });
+      const old = this.#running.get(spec.name);
+      if (old && old.fingerprint === JSON.stringify(spec)) continue;
+      // The new version starts before the old one stops, so the actor keeps being served; a
+      // version that fails to start leaves the old one serving, and the status says why.
+      const next = await this.#startActor(name, spec);
+      if (next.state === 'failed' && old?.state === 'running') {
+        old.error = `update to ${spec.module} failed: ${next.error ?? 'unknown error'}`;
         continue;
       }
-      await this.#startActor(name, spec);
+      this.#running.set(spec.name, next);
+      if (old) await this.#stopActor(old);
     }
   }
 
-  async #startActor(app: string, spec: ResolvedActor): Promise<void> {
+  async #startActor(app: string, spec: ResolvedActor): Promise<Running> {
     const r: Running = {
       app,
       spec,
@@ -201,8 +201,13 @@ export class Host {
       state: 'starting',
       subs: [],
     };
-    this.#running.set(spec.name, r);
     const log = this.#log.child({ actor: spec.name, app });
+    if (spec.mode !== 'wcgi') {
+      r.state = 'failed';
+      r.error = `mode '${spec.mode}' is not supported by this host yet`;
+      log.error({ err: r.error }, 'actor failed to start');
+      return r;
+    }
     const t0 = performance.now();
     try {
       const module = await this.#loadModule(spec);
@@ -213,7 +218,6 @@ export class Host {
         );
         trees.push({ key: f.digest, guest: f.guest, entries: bundle.entries });
       }
-      if (this.#running.get(spec.name) !== r) return; // replaced while loading
       const actor = new WcgiActor({ app, spec, module, trees, pool: this.#pool, log });
       r.actor = actor;
       const s = this.#client.subjects;
@@ -242,19 +246,36 @@ export class Host {
       });
       log.error({ err: r.error }, 'actor failed to start');
     }
+    return r;
   }
 
-  async #stopActor(name: string): Promise<void> {
-    const r = this.#running.get(name);
-    if (!r) return;
-    this.#running.delete(name);
+  /** Drain an actor's subscriptions (in-flight invocations finish), then free what it alone used. */
+  async #stopActor(r: Running): Promise<void> {
     await Promise.allSettled(r.subs.map((s) => s.drain()));
+    // Drained subscriptions take no new invocations; let those in flight finish (up to the
+    // actor's own timeout, after which the worker pool has failed them anyway).
+    const deadline = Date.now() + r.spec.limits.timeoutMs + 1_000;
+    while (r.actor && r.actor.stats.inFlight > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    const inUse = new Set(
+      [...this.#running.values()].flatMap((x) =>
+        x.actor ? [x.actor.module.key, ...x.actor.trees.map((t) => t.key)] : [],
+      ),
+    );
+    if (r.actor) {
+      for (const key of [r.actor.module.key, ...r.actor.trees.map((t) => t.key)]) {
+        if (inUse.has(key)) continue;
+        this.#pool.forget(key);
+        this.#compiled.delete(key);
+      }
+    }
     this.#client.publish(this.#client.subjects.event(EventType.ActorStopped), {
       hostId: this.hostId,
       app: r.app,
-      actor: name,
+      actor: r.spec.name,
     });
-    this.#log.info({ actor: name, app: r.app }, 'actor stopped');
+    this.#log.info({ actor: r.spec.name, app: r.app }, 'actor stopped');
   }
 
   #loadModule(spec: ResolvedActor): Promise<LoadedModule> {

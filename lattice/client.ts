@@ -280,6 +280,7 @@ export class LatticeClient {
 
   /** Flush, then drain subscriptions and close; pending requests fail. */
   async close(): Promise<void> {
+    if (!this.nc.isClosed()) this.#flushOutbox();
     clearInterval(this.#sweep);
     for (const p of this.#pending.values()) {
       p.reject(new WeftError(ErrorCode.LatticeUnavailable, 'the lattice connection was closed'));

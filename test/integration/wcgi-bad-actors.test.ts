@@ -5,7 +5,10 @@
 import { join } from 'node:path';
 import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { until } from '../helpers/until.ts';
 import { ACTORS_DIST, FIXTURES_DIST, startStack, type Stack } from '../helpers/stack.ts';
 
 let stack: Stack;
@@ -16,8 +19,18 @@ const fixture = (name: string, limits = ''): string => `
       module: ${join(FIXTURES_DIST, `${name}.wasm`)}
       routes: [{ path: /${name}/... }]${limits ? `\n      limits: { ${limits} }` : ''}`;
 
+/** The host's and gateway's pino lines, as a user would read them. */
+const logLines: Record<string, unknown>[] = [];
+const sink = new Writable({
+  write(chunk: Buffer, _enc, cb) {
+    for (const l of chunk.toString().split('\n'))
+      if (l) logLines.push(JSON.parse(l) as Record<string, unknown>);
+    cb();
+  },
+});
+
 beforeAll(async () => {
-  stack = await startStack(inject('natsUrl'));
+  stack = await startStack(inject('natsUrl'), { log: pino({ level: 'info' }, sink) });
   await stack.deploy(`apiVersion: weft/v1
 kind: Application
 metadata: { name: bad, version: 1.0.0 }
@@ -35,6 +48,8 @@ ${[
   fixture('exit-early'),
   fixture('env-dump'),
   fixture('counter'),
+  fixture('slow', 'maxConcurrency: 1, maxQueue: 0'),
+  fixture('stderr-log'),
 ].join('')}
 `);
   base = stack.gateway.url;
@@ -60,11 +75,25 @@ async function helloStillServes(): Promise<void> {
 }
 
 describe('misbehaving actors', () => {
-  it('a trap is a 500 with an error id', async () => {
+  it('a trap is a 500 with an error id, logged with the trap message', async () => {
     const e = await errorOf('/trap/');
     expect(e.status).toBe(500);
     expect(e.code).toBe('WEFT_ERR_ACTOR_TRAP');
     expect(e.invocationId).toMatch(/\w{8,}/);
+    const line = await until(
+      () =>
+        logLines.find((l) => l['msg'] === 'actor trapped' && l['invocationId'] === e.invocationId),
+      { name: 'trap log line' },
+    );
+    expect(line['trap']).toMatch(/unreachable/);
+    expect(line['actor']).toBe('trap');
+    expect(line['hostId']).toBe(stack.hosts[0]!.hostId);
+    // The gateway's line carries the same id.
+    await until(
+      () =>
+        logLines.find((l) => l['component'] === 'gateway' && l['invocationId'] === e.invocationId),
+      { name: 'gateway log line' },
+    );
     await helloStillServes();
   });
 
@@ -106,6 +135,31 @@ describe('misbehaving actors', () => {
     const e = await errorOf('/exit-early/');
     expect(e.status).toBe(502);
     expect(e.code).toBe('WEFT_ERR_ACTOR_EXITED');
+  });
+});
+
+describe('limits and logs', () => {
+  it('answers 503 when an actor is at maxConcurrency with no queue', async () => {
+    const [a, b] = await Promise.all([
+      fetch(`${base}/slow/?ms=400`),
+      fetch(`${base}/slow/?ms=400`),
+    ]);
+    const statuses = [a.status, b.status].toSorted();
+    expect(statuses).toEqual([200, 503]);
+    const rejected = a.status === 503 ? a : b;
+    expect(((await rejected.json()) as { code: string }).code).toBe('WEFT_ERR_OVERLOADED');
+  });
+
+  it("an actor's stderr reaches the log with its invocation id", async () => {
+    const res = await fetch(`${base}/stderr-log/`);
+    expect(await res.text()).toBe('ok');
+    const id = res.headers.get('x-weft-invocation-id');
+    const line = await until(
+      () => logLines.find((l) => l['msg'] === 'actor stderr' && l['invocationId'] === id),
+      { name: 'stderr log line' },
+    );
+    expect(line['stderr']).toContain('actor says hi');
+    expect(line['actor']).toBe('stderr-log');
   });
 });
 

@@ -18,7 +18,7 @@ import { Gateway } from '../../providers/http-gateway/index.ts';
 import { startNatsServer } from '../helpers/nats-server.ts';
 import { ACTORS_DIST, newLattice, oneActorManifest, startStack } from '../helpers/stack.ts';
 import { until } from '../helpers/until.ts';
-import { Writable } from 'node:stream';
+import { captureLogs } from '../helpers/log-capture.ts';
 
 function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -58,19 +58,12 @@ it('answers 503 with a code when no host runs the routed actor', async () => {
 it('starts while NATS is down, says so, and connects when it comes up', async () => {
   const port = await freePort();
   const url = `nats://127.0.0.1:${port}`;
-  const lines: Record<string, unknown>[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      for (const l of chunk.toString().split('\n'))
-        if (l) lines.push(JSON.parse(l) as Record<string, unknown>);
-      cb();
-    },
-  });
+  const { log, lines } = captureLogs();
   const lattice = newLattice();
   const gateway = new Gateway({
     nats: url,
     lattice,
-    log: pino({ level: 'info' }, sink),
+    log,
     port: 0,
     retryMs: 200,
   });

@@ -5,10 +5,9 @@
 import { join } from 'node:path';
 import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { until } from '../helpers/until.ts';
+import { captureLogs } from '../helpers/log-capture.ts';
 import { ACTORS_DIST, FIXTURES_DIST, startStack, type Stack } from '../helpers/stack.ts';
 
 let stack: Stack;
@@ -20,17 +19,10 @@ const fixture = (name: string, limits = ''): string => `
       routes: [{ path: /${name}/... }]${limits ? `\n      limits: { ${limits} }` : ''}`;
 
 /** The host's and gateway's pino lines, as a user would read them. */
-const logLines: Record<string, unknown>[] = [];
-const sink = new Writable({
-  write(chunk: Buffer, _enc, cb) {
-    for (const l of chunk.toString().split('\n'))
-      if (l) logLines.push(JSON.parse(l) as Record<string, unknown>);
-    cb();
-  },
-});
+const { log, lines: logLines } = captureLogs();
 
 beforeAll(async () => {
-  stack = await startStack(inject('natsUrl'), { log: pino({ level: 'info' }, sink) });
+  stack = await startStack(inject('natsUrl'), { log });
   await stack.deploy(`apiVersion: weft/v1
 kind: Application
 metadata: { name: bad, version: 1.0.0 }

@@ -124,11 +124,6 @@ export class Host {
     );
   }
 
-  /** Wait until the reconciles queued so far have been applied (tests, `weft up`). */
-  async settled(): Promise<void> {
-    await this.#reconciling;
-  }
-
   inventory(): HostInventory {
     return {
       hostId: this.hostId,
@@ -139,6 +134,7 @@ export class Host {
       startedAt: this.#startedAt.toISOString(),
       uptimeMs: Date.now() - this.#startedAt.getTime(),
       workers: this.#pool?.size ?? 0,
+      workersReplaced: this.#pool?.replaced ?? 0,
       actors: [...this.#running.values()].map((r) => ({
         app: r.app,
         name: r.spec.name,

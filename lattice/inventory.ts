@@ -23,5 +23,7 @@ export interface HostInventory {
   startedAt: string;
   uptimeMs: number;
   workers: number;
+  /** Worker threads terminated and replaced (a guest past its timeout, or a crash). */
+  workersReplaced: number;
   actors: ActorInventory[];
 }

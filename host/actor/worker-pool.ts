@@ -66,13 +66,6 @@ export class WorkerPool {
     for (let i = 0; i < opts.size; i++) this.#slots.push(this.#spawn());
   }
 
-  get queued(): number {
-    return this.#queue.length;
-  }
-  get busy(): number {
-    return this.#slots.filter((s) => s.inflight.length > 0).length;
-  }
-
   run(job: PoolJob): Promise<RunResultMsg> {
     if (this.#closed) return Promise.reject(new WeftError(ErrorCode.Internal, 'host is stopping'));
     return new Promise<RunResultMsg>((resolve, reject) => {

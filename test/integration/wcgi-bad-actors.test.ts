@@ -90,7 +90,7 @@ describe('misbehaving actors', () => {
   });
 
   it('an endless loop is a 504 after timeoutMs, and the worker is replaced', async () => {
-    const replacedBefore = stack.hosts[0]!.inventory().workers;
+    const replacedBefore = stack.hosts[0]!.inventory().workersReplaced;
     const slow = errorOf('/spin/');
     // Other actors keep serving while one worker spins.
     await helloStillServes();
@@ -101,7 +101,8 @@ describe('misbehaving actors', () => {
     const both = await Promise.all([errorOf('/spin/'), errorOf('/spin/')]);
     expect(both.map((b) => b.status)).toEqual([504, 504]);
     await helloStillServes();
-    expect(stack.hosts[0]!.inventory().workers).toBe(replacedBefore);
+    expect(stack.hosts[0]!.inventory().workersReplaced).toBe(replacedBefore + 3);
+    expect(stack.hosts[0]!.inventory().workers).toBe(2);
   });
 
   it('output without headers is a 502', async () => {

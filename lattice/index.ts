@@ -13,3 +13,4 @@ export * from './manifest/index.ts';
 export * from './http-path.ts';
 export * from './deploy.ts';
 export * from './inventory.ts';
+export * from './http-io.ts';

@@ -4,14 +4,7 @@
  * deadline so NATS spreads the load across every host running it. Errors are JSON
  * `{ statusCode, code, error, message, invocationId }`. The gateway is stateless: run any number.
  */
-import {
-  createServer,
-  STATUS_CODES,
-  type IncomingMessage,
-  type Server,
-  type ServerResponse,
-} from 'node:http';
-import { randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { nuid } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
@@ -23,9 +16,12 @@ import {
   connectLattice,
   invoke,
   normalizeRequestPath,
+  headerValue,
+  readBody,
+  replyError,
+  requestHead,
+  traceparentFor,
   splitTarget,
-  type HeaderPair,
-  type HttpRequestHead,
   type LatticeClient,
 } from '../../lattice/index.ts';
 import { RouteTable } from './routes.ts';
@@ -40,29 +36,6 @@ export interface GatewayOptions {
   port?: number;
   /** Delay between connection attempts while NATS is unreachable (ms). */
   retryMs?: number;
-}
-
-const TRACEPARENT_RE = /^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
-
-// Random ids come from a pool refilled in blocks: one getrandom per 170 requests, not two each.
-const RANDOM_POOL_BYTES = 4096;
-let randomPool = randomBytes(RANDOM_POOL_BYTES);
-let randomOffset = 0;
-function randomHex(bytes: number): string {
-  if (randomOffset + bytes > RANDOM_POOL_BYTES) {
-    randomPool = randomBytes(RANDOM_POOL_BYTES);
-    randomOffset = 0;
-  }
-  const s = randomPool.toString('hex', randomOffset, randomOffset + bytes);
-  randomOffset += bytes;
-  return s;
-}
-
-/** A W3C traceparent: the caller's when valid, else a fresh one. */
-export function traceparentFor(incoming: string | undefined): string {
-  if (incoming && TRACEPARENT_RE.test(incoming) && !incoming.includes('0'.repeat(32)))
-    return incoming;
-  return `00-${randomHex(16)}-${randomHex(8)}-01`;
 }
 
 export class Gateway {
@@ -205,19 +178,7 @@ export class Gateway {
       actor = match.entry.actor;
       const { limits } = match.entry;
       const body = await readBody(req, limits.maxRequestBytes);
-      const head: HttpRequestHead = {
-        method: req.method ?? 'GET',
-        path,
-        query,
-        headers: forwardedHeaders(req, traceparent),
-        routePrefix: match.prefix,
-        remoteAddr: req.socket.remoteAddress ?? '',
-        remotePort: req.socket.remotePort ?? 0,
-        scheme: 'http',
-        serverName: serverName || (req.socket.localAddress ?? ''),
-        serverPort: req.socket.localPort ?? 0,
-        protocol: `HTTP/${req.httpVersion}`,
-      };
+      const head = requestHead(req, { path, query, routePrefix: match.prefix, traceparent });
       const { reply, body: out } = await invoke(client, { invocationId, actor, head }, body, {
         timeoutMs: limits.timeoutMs,
         traceparent,
@@ -257,98 +218,17 @@ export class Gateway {
     invocationId: string,
     actor: string | undefined,
   ): void {
-    const e =
-      err instanceof WeftError
-        ? err
-        : new WeftError(ErrorCode.Internal, 'internal gateway error', { cause: err });
-    const statusCode = HTTP_STATUS_BY_CODE[e.code];
-    const id = (e.details?.['invocationId'] as string | undefined) ?? invocationId;
-    const level = statusCode >= 500 ? 'warn' : 'info';
-    this.#log[level](
+    const r = replyError(req, res, err, invocationId);
+    this.#log[r.statusCode >= 500 ? 'warn' : 'info'](
       {
-        invocationId: id,
+        invocationId: r.invocationId,
         actor,
-        code: e.code,
-        statusCode,
-        err: e.message,
-        cause: (e.cause as Error | undefined)?.message,
+        code: r.error.code,
+        statusCode: r.statusCode,
+        err: r.error.message,
+        cause: (r.error.cause as Error | undefined)?.message,
       },
       'request failed',
     );
-    if (res.headersSent) {
-      res.destroy();
-      return;
-    }
-    const body = JSON.stringify({
-      statusCode,
-      code: e.code,
-      error: STATUS_CODES[statusCode] ?? 'Error',
-      message: e.message,
-      invocationId: id,
-    });
-    const headers: Record<string, string | number> = {
-      'content-type': 'application/json; charset=utf-8',
-      'content-length': Buffer.byteLength(body),
-      'x-weft-invocation-id': id,
-    };
-    // An unread oversized body is not drained: close the connection instead.
-    if (e.code === ErrorCode.RequestTooLarge) headers['connection'] = 'close';
-    res.writeHead(statusCode, headers);
-    res.end(req.method === 'HEAD' ? undefined : body);
   }
-}
-
-function headerValue(req: IncomingMessage, name: string): string | undefined {
-  const v = req.headers[name];
-  return Array.isArray(v) ? v[0] : v;
-}
-
-/** The request's headers in arrival order, plus X-Forwarded-* and traceparent. */
-function forwardedHeaders(req: IncomingMessage, traceparent: string): HeaderPair[] {
-  const out: HeaderPair[] = [];
-  const raw = req.rawHeaders;
-  const drop = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'traceparent']);
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    if (!drop.has(raw[i]!.toLowerCase())) out.push([raw[i]!, raw[i + 1]!]);
-  }
-  const prior = headerValue(req, 'x-forwarded-for');
-  const peer = req.socket.remoteAddress ?? '';
-  out.push(['X-Forwarded-For', prior ? `${prior}, ${peer}` : peer]);
-  out.push(['X-Forwarded-Proto', 'http']);
-  const host = headerValue(req, 'host');
-  if (host) out.push(['X-Forwarded-Host', host]);
-  out.push(['traceparent', traceparent]);
-  return out;
-}
-
-/** Read the whole body, failing with 413 as soon as it passes `limit` bytes. */
-function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array> {
-  const declared = Number(req.headers['content-length'] ?? NaN);
-  if (Number.isFinite(declared) && declared > limit) {
-    return Promise.reject(tooLarge(declared, limit));
-  }
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > limit) {
-        req.removeAllListeners('data');
-        req.pause();
-        reject(tooLarge(size, limit));
-        return;
-      }
-      chunks.push(c);
-    });
-    req.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
-    req.once('error', reject);
-  });
-}
-
-function tooLarge(size: number, limit: number): WeftError {
-  return new WeftError(
-    ErrorCode.RequestTooLarge,
-    `request body of ${size}+ bytes is over this route's limit of ${limit} bytes (limits.maxRequestBytes)`,
-    { details: { limitBytes: limit } },
-  );
 }

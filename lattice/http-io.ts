@@ -1,0 +1,152 @@
+/**
+ * HTTP plumbing shared by every HTTP surface (the gateway, `weft run --serve`): reading a body
+ * under a limit, and answering an error as `{ statusCode, code, error, message, invocationId }`.
+ */
+import { randomBytes } from 'node:crypto';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import { ErrorCode, HTTP_STATUS_BY_CODE, WeftError } from './errors.ts';
+import type { HeaderPair, HttpRequestHead } from './http.ts';
+
+/** Read the whole body, failing with 413 as soon as it passes `limit` bytes. */
+export function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array> {
+  const declared = Number(req.headers['content-length'] ?? NaN);
+  if (Number.isFinite(declared) && declared > limit) {
+    return Promise.reject(tooLarge(declared, limit));
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > limit) {
+        req.removeAllListeners('data');
+        req.pause();
+        reject(tooLarge(size, limit));
+        return;
+      }
+      chunks.push(c);
+    });
+    req.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+    req.once('error', reject);
+  });
+}
+
+function tooLarge(size: number, limit: number): WeftError {
+  return new WeftError(
+    ErrorCode.RequestTooLarge,
+    `request body of ${size}+ bytes is over this route's limit of ${limit} bytes (limits.maxRequestBytes)`,
+    { details: { limitBytes: limit } },
+  );
+}
+
+/**
+ * Answer `err` as JSON with the status its code maps to; returns the WeftError it answered
+ * (unknown errors become WEFT_ERR_INTERNAL with a generic message) so the caller can log it.
+ */
+export function replyError(
+  req: IncomingMessage,
+  res: ServerResponse,
+  err: unknown,
+  invocationId: string,
+): { error: WeftError; statusCode: number; invocationId: string } {
+  const e =
+    err instanceof WeftError
+      ? err
+      : new WeftError(ErrorCode.Internal, 'internal error', { cause: err });
+  const statusCode = HTTP_STATUS_BY_CODE[e.code];
+  const id = (e.details?.['invocationId'] as string | undefined) ?? invocationId;
+  if (res.headersSent) {
+    res.destroy();
+    return { error: e, statusCode, invocationId: id };
+  }
+  const body = JSON.stringify({
+    statusCode,
+    code: e.code,
+    error: STATUS_CODES[statusCode] ?? 'Error',
+    message: e.message,
+    invocationId: id,
+  });
+  const headers: Record<string, string | number> = {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    'x-weft-invocation-id': id,
+  };
+  // An unread oversized body is not drained: close the connection instead.
+  if (e.code === ErrorCode.RequestTooLarge) headers['connection'] = 'close';
+  res.writeHead(statusCode, headers);
+  res.end(req.method === 'HEAD' ? undefined : body);
+  return { error: e, statusCode, invocationId: id };
+}
+
+/** The first value of a request header. */
+export function headerValue(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** Headers the gateway sets itself: a client's own values are dropped, never trusted. */
+const GATEWAY_HEADERS = new Set([
+  'x-forwarded-for',
+  'x-forwarded-proto',
+  'x-forwarded-host',
+  'traceparent',
+]);
+
+/**
+ * The lattice form of a request: its headers in arrival order plus X-Forwarded-For/Proto/Host
+ * and `traceparent`; the peer and server addresses from the socket.
+ */
+export function requestHead(
+  req: IncomingMessage,
+  at: { path: string; query: string; routePrefix: string; traceparent: string },
+): HttpRequestHead {
+  const headers: HeaderPair[] = [];
+  const raw = req.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    if (!GATEWAY_HEADERS.has(raw[i]!.toLowerCase())) headers.push([raw[i]!, raw[i + 1]!]);
+  }
+  const prior = headerValue(req, 'x-forwarded-for');
+  const peer = req.socket.remoteAddress ?? '';
+  headers.push(['X-Forwarded-For', prior ? `${prior}, ${peer}` : peer]);
+  headers.push(['X-Forwarded-Proto', 'http']);
+  const host = headerValue(req, 'host');
+  if (host) headers.push(['X-Forwarded-Host', host]);
+  headers.push(['traceparent', at.traceparent]);
+  const serverName = (host ?? '').replace(/:\d+$/, '').toLowerCase();
+  return {
+    method: req.method ?? 'GET',
+    path: at.path,
+    query: at.query,
+    headers,
+    routePrefix: at.routePrefix,
+    remoteAddr: peer,
+    remotePort: req.socket.remotePort ?? 0,
+    scheme: 'http',
+    serverName: serverName || (req.socket.localAddress ?? ''),
+    serverPort: req.socket.localPort ?? 0,
+    protocol: `HTTP/${req.httpVersion}`,
+  };
+}
+
+const TRACEPARENT_RE = /^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+
+// Random ids come from a pool refilled in blocks: one getrandom per 170 requests, not two each.
+const RANDOM_POOL_BYTES = 4096;
+let randomPool = randomBytes(RANDOM_POOL_BYTES);
+let randomOffset = 0;
+function randomHex(bytes: number): string {
+  if (randomOffset + bytes > RANDOM_POOL_BYTES) {
+    randomPool = randomBytes(RANDOM_POOL_BYTES);
+    randomOffset = 0;
+  }
+  const s = randomPool.toString('hex', randomOffset, randomOffset + bytes);
+  randomOffset += bytes;
+  return s;
+}
+
+/** A W3C traceparent: the caller's when valid, else a fresh one. */
+export function traceparentFor(incoming: string | undefined): string {
+  if (incoming && TRACEPARENT_RE.test(incoming) && !incoming.includes('0'.repeat(32)))
+    return incoming;
+  return `00-${randomHex(16)}-${randomHex(8)}-01`;
+}

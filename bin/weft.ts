@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { nuid } from '@nats-io/transport-node';
 import { pino, type Logger } from 'pino';
-import { Host } from '../host/index.ts';
+import { Host, serveModule } from '../host/index.ts';
 import {
   AppStore,
   ArtifactStore,
@@ -40,6 +40,12 @@ Run a lattice
   up [--http-port P] [--nats URL]   NATS (unless --nats), a host, a gateway and the example app
   host [--label k=v]... [--workers N] [--host-id ID]
   gateway [--listen ADDR:PORT]
+
+Run one module, no lattice
+  run [--dir HOST[::GUEST]]... [--env K=V]... MODULE.wasm [--] [ARGS...]
+                                    run a WASI command (exit code = the guest's)
+  run --serve [--listen ADDR:PORT] [--dir ...] [--env ...] MODULE.wasm
+                                    serve a WCGI module over HTTP (default 127.0.0.1:8000)
 
 Deploy and inspect
   push FILE.wasm [--tag NAME:TAG]   store a module, print its digest
@@ -380,6 +386,92 @@ async function cmdUp(c: Common, v: Record<string, unknown>): Promise<void> {
 
 class UsageError extends Error {}
 
+interface RunArgs {
+  module: string;
+  guestArgs: string[];
+  env: Record<string, string>;
+  dirs: { host: string; guest: string }[];
+  serve: boolean;
+  listen: string;
+}
+
+/**
+ * `weft run` flags come before the module; everything after it (or after `--`) is the guest's
+ * argv, as with `wasmtime run`.
+ */
+function parseRunArgs(argv: string[]): RunArgs {
+  const out: RunArgs = {
+    module: '',
+    guestArgs: [],
+    env: {},
+    dirs: [],
+    serve: false,
+    listen: '127.0.0.1:8000',
+  };
+  let i = 0;
+  const value = (flag: string): string => {
+    const v = argv[++i];
+    if (v === undefined) throw new UsageError(`weft run: ${flag} needs a value`);
+    return v;
+  };
+  for (; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') {
+      i++;
+      break;
+    }
+    if (!a.startsWith('-')) break;
+    const [flag, inline] =
+      a.includes('=') && a.startsWith('--')
+        ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)]
+        : [a, undefined];
+    const v = () => inline ?? value(flag);
+    switch (flag) {
+      case '--dir': {
+        const d = v();
+        const sep = d.indexOf('::');
+        out.dirs.push(
+          sep < 0 ? { host: d, guest: d } : { host: d.slice(0, sep), guest: d.slice(sep + 2) },
+        );
+        break;
+      }
+      case '--env': {
+        const e = v();
+        const eq = e.indexOf('=');
+        if (eq <= 0) throw new UsageError(`weft run: --env expects K=V, got '${e}'`);
+        out.env[e.slice(0, eq)] = e.slice(eq + 1);
+        break;
+      }
+      case '--serve':
+        out.serve = true;
+        break;
+      case '--listen':
+        out.listen = v();
+        break;
+      case '--log-level':
+        v();
+        break;
+      default:
+        throw new UsageError(`weft run: unknown option ${flag}`);
+    }
+  }
+  const module = argv[i];
+  if (!module) throw new UsageError('weft run: expected MODULE.wasm');
+  out.module = module;
+  out.guestArgs = argv.slice(i + 1);
+  if (out.guestArgs[0] === '--') out.guestArgs.shift();
+  return out;
+}
+
+function splitListen(listen: string): { host: string; port: number } {
+  const i = listen.lastIndexOf(':');
+  const port = Number(listen.slice(i + 1));
+  if (i < 0 || !Number.isInteger(port) || port < 0 || port > 65_535) {
+    throw new UsageError(`--listen expects ADDR:PORT, got '${listen}'`);
+  }
+  return { host: listen.slice(0, i).replace(/^\[|\]$/g, '') || '127.0.0.1', port };
+}
+
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   if (!cmd || cmd === '-h' || cmd === '--help' || cmd === 'help') {
@@ -391,6 +483,32 @@ async function main(argv: string[]): Promise<number> {
       const { values } = parse(rest, { 'http-port': { type: 'string' } });
       await cmdUp(common(values, true), values);
       return -1;
+    }
+    case 'run': {
+      const r = parseRunArgs(rest);
+      if (r.serve) {
+        const log = pino({ level: env['WEFT_LOG_LEVEL'] ?? 'info' });
+        const { host, port } = splitListen(r.listen);
+        const server = await serveModule({
+          module: r.module,
+          host,
+          port,
+          args: r.guestArgs,
+          env: r.env,
+          dirs: r.dirs,
+          log,
+        });
+        print(`serving ${r.module} at ${server.url}/`);
+        const stop = async () => {
+          await server.close();
+          process.exit(0);
+        };
+        process.once('SIGINT', () => void stop());
+        process.once('SIGTERM', () => void stop());
+        return -1;
+      }
+      const { runCommand } = await import('../host/run.ts');
+      return runCommand({ module: r.module, args: r.guestArgs, env: r.env, dirs: r.dirs });
     }
     case 'host': {
       const { values } = parse(rest, {
@@ -430,15 +548,10 @@ async function main(argv: string[]): Promise<number> {
     case 'gateway': {
       const { values } = parse(rest, { listen: { type: 'string' } });
       const c = common(values, true);
-      const listen = String(values.listen ?? env['WEFT_LISTEN'] ?? '127.0.0.1:8080');
-      const i = listen.lastIndexOf(':');
-      const gateway = new Gateway({
-        nats: c.nats,
-        lattice: c.lattice,
-        log: c.log,
-        host: listen.slice(0, i).replace(/^\[|\]$/g, '') || '127.0.0.1',
-        port: Number(listen.slice(i + 1)),
-      });
+      const { host, port } = splitListen(
+        String(values.listen ?? env['WEFT_LISTEN'] ?? '127.0.0.1:8080'),
+      );
+      const gateway = new Gateway({ nats: c.nats, lattice: c.lattice, log: c.log, host, port });
       await gateway.start();
       const stop = async () => {
         await gateway.stop();

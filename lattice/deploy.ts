@@ -17,13 +17,20 @@ import { checkModule } from './wasm.ts';
 
 export type DeployProgress = (event: { step: string; sent?: number; total?: number }) => void;
 
-/** Read a directory into bundle entries (paths relative, '/'-separated). */
-export async function bundleDir(dir: string): Promise<Uint8Array> {
-  const entries: ({ path: string; data: Uint8Array } | { path: string; dir: true })[] = [];
+/** One entry of a file bundle: paths relative and '/'-separated. */
+export type BundleEntry = { path: string; data: Uint8Array } | { path: string; dir: true };
+
+/**
+ * Read a directory tree into bundle entries, in name order. Only regular files and directories
+ * are taken: symlinks and special files are left out, so a bundle never reaches outside `dir`.
+ */
+export async function readTreeEntries(dir: string): Promise<BundleEntry[]> {
+  const entries: BundleEntry[] = [];
   async function walk(d: string): Promise<void> {
-    for (const e of (await readdir(d, { withFileTypes: true })).sort((a, b) =>
+    const list = (await readdir(d, { withFileTypes: true })).toSorted((a, b) =>
       a.name.localeCompare(b.name),
-    )) {
+    );
+    for (const e of list) {
       const full = join(d, e.name);
       const rel = relative(dir, full).split(sep).join('/');
       if (e.isDirectory()) {
@@ -35,7 +42,12 @@ export async function bundleDir(dir: string): Promise<Uint8Array> {
     }
   }
   await walk(dir);
-  return pack({ entries });
+  return entries;
+}
+
+/** A directory as a file bundle: msgpack `{ entries }`. */
+export async function bundleDir(dir: string): Promise<Uint8Array> {
+  return pack({ entries: await readTreeEntries(dir) });
 }
 
 /** Check and push one module file; returns its digest. */

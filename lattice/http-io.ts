@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import { ErrorCode, HTTP_STATUS_BY_CODE, WeftError } from './errors.ts';
-import type { HeaderPair, HttpRequestHead } from './http.ts';
+import type { HeaderPair, HttpRequestHead, HttpResponseHead } from './http.ts';
 
 /** Read the whole body, failing with 413 as soon as it passes `limit` bytes. */
 export function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array> {
@@ -149,4 +149,23 @@ export function traceparentFor(incoming: string | undefined): string {
   if (incoming && TRACEPARENT_RE.test(incoming) && !incoming.includes('0'.repeat(32)))
     return incoming;
   return `00-${randomHex(16)}-${randomHex(8)}-01`;
+}
+
+/**
+ * Write an actor's response: its re-serialized headers, `extra` headers of our own, and a
+ * Content-Length of the actual body; no body for HEAD.
+ */
+export function writeResponse(
+  req: IncomingMessage,
+  res: ServerResponse,
+  head: HttpResponseHead,
+  body: Uint8Array,
+  extra: HeaderPair[],
+): void {
+  const raw: string[] = [];
+  for (const [k, v] of head.headers) raw.push(k, v);
+  for (const [k, v] of extra) raw.push(k, v);
+  raw.push('content-length', String(body.length));
+  res.writeHead(head.status, raw);
+  res.end(req.method === 'HEAD' ? undefined : body);
 }

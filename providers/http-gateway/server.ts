@@ -21,6 +21,7 @@ import {
   replyError,
   requestHead,
   traceparentFor,
+  writeResponse,
   splitTarget,
   type LatticeClient,
 } from '../../lattice/index.ts';
@@ -184,18 +185,10 @@ export class Gateway {
         traceparent,
         maxResponseBytes: limits.maxResponseBytes,
       });
-      const raw: string[] = [];
-      for (const [k, v] of reply.head.headers) raw.push(k, v);
-      raw.push(
-        'x-weft-invocation-id',
-        invocationId,
-        'x-weft-host-id',
-        reply.hostId,
-        'content-length',
-        String(out.length),
-      );
-      res.writeHead(reply.head.status, raw);
-      res.end(req.method === 'HEAD' ? undefined : out);
+      writeResponse(req, res, reply.head, out, [
+        ['x-weft-invocation-id', invocationId],
+        ['x-weft-host-id', reply.hostId],
+      ]);
       this.#log.debug(
         {
           invocationId,

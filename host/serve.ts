@@ -1,0 +1,129 @@
+/**
+ * `weft run --serve`: one WCGI module served over HTTP on this machine, no NATS. The quickest
+ * way to try a module before deploying it: the same executor as a host (worker threads, a fresh
+ * instance state per request, timeouts and limits), the same CGI variables and response rules
+ * as the gateway, every path routed to the module (SCRIPT_NAME is empty).
+ */
+import { createServer, type Server } from 'node:http';
+import { availableParallelism } from 'node:os';
+import { basename } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { readFile } from 'node:fs/promises';
+import { nuid } from '@nats-io/transport-node';
+import type { Logger } from 'pino';
+import {
+  DEFAULT_LIMITS,
+  checkModule,
+  headerValue,
+  normalizeRequestPath,
+  readBody,
+  readTreeEntries,
+  replyError,
+  requestHead,
+  splitTarget,
+  traceparentFor,
+  writeResponse,
+  type Limits,
+  type ResolvedActor,
+} from '../lattice/index.ts';
+import { prepareModule } from './actor/prepare-module.ts';
+import { WcgiActor } from './actor/wcgi-actor.ts';
+import { WorkerPool } from './actor/worker-pool.ts';
+
+export interface ServeOptions {
+  /** Path of the module file. */
+  module: string;
+  host: string;
+  port: number;
+  args: string[];
+  env: Record<string, string>;
+  /** Host directories mounted read-only, as a snapshot taken at start. */
+  dirs: { host: string; guest: string }[];
+  limits?: Partial<Limits>;
+  log: Logger;
+  workers?: number;
+}
+
+export interface LocalServer {
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Load the module, then listen; resolves once listening. Throws WEFT_ERR_MODULE_INVALID. */
+export async function serveModule(opts: ServeOptions): Promise<LocalServer> {
+  const bytes = await readFile(opts.module);
+  await checkModule(bytes, opts.module);
+  const limits: Limits = { ...DEFAULT_LIMITS, ...opts.limits };
+  const name = basename(opts.module).replace(/\.wasm$/, '');
+  const prepared = prepareModule(bytes, limits.memoryMiB, opts.module);
+  const module = await WebAssembly.compile(prepared.bytes);
+  const trees = [];
+  for (const d of opts.dirs) {
+    trees.push({ key: `dir:${d.host}`, guest: d.guest, entries: await readTreeEntries(d.host) });
+  }
+  const spec: ResolvedActor = {
+    name,
+    module: 'local',
+    moduleRef: opts.module,
+    mode: 'wcgi',
+    instances: 1,
+    args: opts.args,
+    env: opts.env,
+    files: [],
+    limits,
+    capabilities: {},
+    routes: [{ path: '/...', host: '*' }],
+  };
+  const log = opts.log.child({ component: 'run', actor: name });
+  const pool = new WorkerPool({ size: opts.workers ?? availableParallelism(), log });
+  const actor = new WcgiActor({
+    app: 'local',
+    spec,
+    module: {
+      key: 'local',
+      module,
+      ...(prepared.memory ? { memory: prepared.memory } : {}),
+      ...(prepared.reuse ? { reuse: prepared.reuse } : {}),
+    },
+    trees,
+    pool,
+    log,
+  });
+  const server: Server = createServer((req, res) => {
+    const invocationId = nuid.next();
+    void (async () => {
+      try {
+        const { path: rawPath, query } = splitTarget(req.url ?? '/');
+        const path = normalizeRequestPath(rawPath);
+        const traceparent = traceparentFor(headerValue(req, 'traceparent'));
+        const body = await readBody(req, limits.maxRequestBytes);
+        const head = requestHead(req, { path, query, routePrefix: '', traceparent });
+        const r = await actor.invoke(head, body, invocationId, Date.now() + limits.timeoutMs);
+        writeResponse(req, res, r.head, r.body, [['x-weft-invocation-id', invocationId]]);
+      } catch (err) {
+        const r = replyError(req, res, err, invocationId);
+        log[r.statusCode >= 500 ? 'warn' : 'info'](
+          { invocationId, code: r.error.code, err: r.error.message },
+          'request failed',
+        );
+      }
+    })();
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, opts.host, () => resolve());
+  });
+  const a = server.address() as AddressInfo;
+  const url = `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
+  log.info({ url, module: opts.module }, 'serving');
+  return {
+    url,
+    async close() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      });
+      await pool.close();
+    },
+  };
+}

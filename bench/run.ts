@@ -10,7 +10,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -136,11 +136,70 @@ async function startLighttpd(): Promise<{ url?: string; skip?: string }> {
   return { skip: 'lighttpd did not start' };
 }
 
+/**
+ * A WASI-heavy command: write, list, read back and remove 10,000 small files, under
+ * `weft run --dir` and compiled natively, on the same file system. Median wall time of 3 runs
+ * each; the weft figure includes starting Node and compiling the module.
+ */
+async function wasiFilesRow(): Promise<
+  { weftMs: number; nativeMs: number; ratio: number } | { skipped: string }
+> {
+  const src = join(root, 'bench', 'programs', 'files.c');
+  const build = join(root, 'bench', '.build');
+  await mkdir(build, { recursive: true });
+  const wasm = join(build, 'files.wasm');
+  const native = join(build, 'files');
+  const cc = spawnSync(process.env['WEFT_CLANG'] ?? 'clang', [
+    '--target=wasm32-wasi',
+    '-Oz',
+    '-Wl,--strip-all',
+    src,
+    '-o',
+    wasm,
+  ]);
+  const gcc = spawnSync(process.env['CC'] ?? 'cc', ['-O2', src, '-o', native]);
+  if (cc.status !== 0 || gcc.status !== 0)
+    return { skipped: 'could not compile bench/programs/files.c' };
+  const time = (cmd: string, args: string[]): number => {
+    const runs: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const t0 = performance.now();
+      const r = spawnSync(cmd, args, { encoding: 'utf8' });
+      if (r.status !== 0 || !r.stdout.startsWith('ok ')) {
+        throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr || r.stdout}`);
+      }
+      runs.push(performance.now() - t0);
+    }
+    return Math.round(runs.toSorted((a, b) => a - b)[1]!);
+  };
+  const dir = await mkdtemp(join(tmpdir(), 'weft-files-'));
+  try {
+    const weftMs = time(process.execPath, [
+      join(root, 'bin', 'weft.ts'),
+      'run',
+      '--dir',
+      `${dir}::/work`,
+      wasm,
+      '/work',
+    ]);
+    const nativeMs = time(native, [dir]);
+    return { weftMs, nativeMs, ratio: Math.round((weftMs / nativeMs) * 100) / 100 };
+  } catch (err) {
+    return { skipped: (err as Error).message.slice(0, 200) };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 async function main(): Promise<void> {
   const rows: Row[] = [];
   const node = process.execPath;
   const weft = join(root, 'bin', 'weft.ts');
   log(`weft bench: ${CONNECTIONS} connections, ${SECONDS} s per row`);
+
+  log('WASI files: 10,000 small files under weft run and natively...');
+  const wasiFiles = await wasiFilesRow();
+  log(`  ${JSON.stringify(wasiFiles)}`);
 
   log('instance start (compiled module cached)...');
   const startUs = await instanceStartUs();
@@ -248,6 +307,7 @@ spec:
         wcgiVsClassicCgi: ratio(rps('wcgi-lattice'), rps('classic-cgi-lighttpd')),
       },
       instanceStartUs: startUs,
+      wasiFiles,
       deployToFirstResponseMs: deployMs,
     };
     await mkdir(join(root, 'bench', 'results'), { recursive: true });
@@ -269,6 +329,9 @@ spec:
         `WCGI vs classic CGI    ${results.ratios.wcgiVsClassicCgi ?? 'n/a'}x   (target >= 3)`,
         `instance start         ${startUs} µs median   (target <= 100)`,
         `deploy -> first 200    ${deployMs} ms   (target <= 1000)`,
+        'skipped' in wasiFiles
+          ? `WASI files (10,000)    skipped: ${wasiFiles.skipped}`
+          : `WASI files (10,000)    weft run ${wasiFiles.weftMs} ms, native ${wasiFiles.nativeMs} ms: ${wasiFiles.ratio}x`,
         'written to bench/results/latest.json',
         '',
       ].join('\n'),

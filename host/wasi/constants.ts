@@ -8,22 +8,41 @@ export const Errno = {
   success: 0,
   '2big': 1,
   acces: 2,
+  again: 6,
   badf: 8,
+  busy: 10,
+  dquot: 19,
   exist: 20,
   fault: 21,
+  fbig: 22,
   ilseq: 25,
+  intr: 27,
   inval: 28,
+  io: 29,
   isdir: 31,
+  loop: 32,
   mfile: 33,
+  mlink: 34,
   nametoolong: 37,
+  nfile: 41,
+  nodev: 43,
   noent: 44,
+  nomem: 48,
+  nospc: 51,
   nosys: 52,
   notdir: 54,
+  notempty: 55,
   notsock: 57,
   notsup: 58,
+  nxio: 60,
   overflow: 61,
+  perm: 63,
+  pipe: 64,
   rofs: 69,
   spipe: 70,
+  stale: 72,
+  txtbsy: 74,
+  xdev: 75,
   notcapable: 76,
 } as const;
 export type Errno = (typeof Errno)[keyof typeof Errno];
@@ -34,9 +53,13 @@ export const MAX_ERRNO = 76;
 /** `filetype` (u8). */
 export const Filetype = {
   unknown: 0,
+  blockDevice: 1,
   characterDevice: 2,
   directory: 3,
   regularFile: 4,
+  socketDgram: 5,
+  socketStream: 6,
+  symbolicLink: 7,
 } as const;
 export type Filetype = (typeof Filetype)[keyof typeof Filetype];
 
@@ -59,6 +82,10 @@ export const Oflags = { creat: 1, directory: 2, excl: 4, trunc: 8 } as const;
 
 /** `fdflags` (u16): append, dsync, nonblock, rsync, sync. */
 export const FDFLAGS_ALL = 0x1f;
+export const FDFLAG_APPEND = 1;
+
+/** `lookupflags` bit 0: follow a symlink in the last component. */
+export const LOOKUP_SYMLINK_FOLLOW = 1;
 
 /** `subclockflags` bit 0. */
 export const SUBCLOCK_ABSTIME = 1;
@@ -110,10 +137,11 @@ export const Rights = {
  *  asks for `wanted & inheriting`, so anything less silently strips rights from opened files. */
 export const RIGHTS_ALL = 0x3fffffffn;
 
-/** Rights that only make sense for writing; asking for one on the read-only tree is `rofs`. */
+/** Rights that only make sense for writing; asking for one on a read-only mount is `rofs`. */
 export const RIGHTS_WRITE = Rights.fdWrite | Rights.fdAllocate | Rights.fdFilestatSetSize;
 
-/** Rights a regular file in a read-only tree can have. */
+/** Rights a regular file can have. The write rights are granted only where asked for (and
+ *  refused on read-only mounts before anything is opened). */
 export const RIGHTS_FILE =
   Rights.fdDatasync |
   Rights.fdRead |
@@ -124,11 +152,12 @@ export const RIGHTS_FILE =
   Rights.fdAdvise |
   Rights.fdFilestatGet |
   Rights.fdFilestatSetTimes |
-  Rights.pollFdReadwrite;
+  Rights.pollFdReadwrite |
+  RIGHTS_WRITE;
 
-/** Rights a directory can have. The mutating path rights stay so that those calls reach the
- *  tree and answer `rofs` (what a program expects on a read-only mount) instead of
- *  `notcapable`. */
+/** Rights a directory can have. The mutating path rights stay even on read-only mounts, so
+ *  that those calls reach the mount and answer `rofs` (what a program expects there) instead
+ *  of `notcapable`. */
 export const RIGHTS_DIR =
   Rights.fdDatasync |
   Rights.fdFdstatSetFlags |

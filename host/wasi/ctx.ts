@@ -5,16 +5,41 @@
  * output buffers start empty.
  */
 import { validateArgsEnv } from './args.ts';
+import { HostDir } from './host-dir.ts';
 import { createImports, WASI_MODULE_NAMES } from './imports.ts';
-import type { OutputLimitError } from './output.ts';
+import { MemoryTree } from './memory-tree.ts';
+import {
+  OutputBuffer,
+  type OutputLimitError,
+  type OutputSink,
+  type StdinSource,
+  UNLIMITED_BYTES,
+} from './output.ts';
 import { ProcExit } from './proc.ts';
 import { MAX_OPEN_FDS, WasiState } from './state.ts';
-import type { ReadOnlyTree } from './tree.ts';
+import { ReadOnlyTree } from './tree.ts';
 
 export const DEFAULT_STDOUT_LIMIT_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_STDERR_LIMIT_BYTES = 1024 * 1024;
 
 const EMPTY_STDIN = new Uint8Array(0);
+
+/** Something to mount as a preopen. */
+export type WasiTree = ReadOnlyTree | MemoryTree | HostDir;
+
+/** One preopened directory. */
+export interface WasiPreopen {
+  /** What the guest resolves absolute paths against, e.g. `/site`. */
+  guestPath: string;
+  tree: WasiTree;
+}
+
+/** Which stdio fds claim to be terminals; see `WasiOptions.tty`. */
+export interface WasiTty {
+  stdin?: boolean;
+  stdout?: boolean;
+  stderr?: boolean;
+}
 
 /** What a guest sees. */
 export interface WasiOptions {
@@ -23,17 +48,37 @@ export interface WasiOptions {
   /** Exactly this environment; nothing of the host's leaks in. Either the variables, or the
    *  bytes `encodeEnviron` made of them. */
   env: Readonly<Record<string, string>> | Uint8Array;
-  /** The whole of stdin; reads past its end return 0 (EOF). Default: empty. */
-  stdin?: Uint8Array;
-  /** stdout cap in bytes (default 64 MiB). A write that would pass it throws `OutputLimitError`
-   *  out of the guest. */
+  /** The whole of stdin, after which reads return 0 (EOF); or a source read as the guest reads,
+   *  e.g. `{ read: (buf) => fs.readSync(0, buf) }`. Default: empty. */
+  stdin?: Uint8Array | StdinSource;
+  /** Stream stdout to this sink instead of capturing it (`stdout()` then stays empty). */
+  stdout?: OutputSink;
+  /** Stream stderr to this sink instead of capturing it (`stderr()` then stays empty). */
+  stderr?: OutputSink;
+  /** stdout cap in bytes (default 64 MiB when captured, none when streamed). A write that would
+   *  pass it throws `OutputLimitError` out of the guest. */
   stdoutLimitBytes?: number;
-  /** stderr cap in bytes (default 1 MiB). Excess is dropped and `stderrTruncated` set; the guest
-   *  runs on. */
+  /** stderr cap in bytes (default 1 MiB when captured, none when streamed). Excess is dropped
+   *  and `stderrTruncated` set; the guest runs on. */
   stderrLimitBytes?: number;
-  /** Read-only mounts, numbered fd 3, 4, … in this order. `guestPath` is what the guest resolves
-   *  absolute paths against (e.g. `/site`). */
-  preopens?: readonly { guestPath: string; tree: ReadOnlyTree }[];
+  /** Report stdio fds as terminals (`character_device`, which makes wasi-libc's isatty() true
+   *  and its stdout line-buffered): `true` for all three, or per fd. Default: none. */
+  tty?: boolean | WasiTty;
+  /** Mounts, numbered fd 3, 4, … in this order: `ReadOnlyTree`, `MemoryTree` or `HostDir`. */
+  preopens?: readonly WasiPreopen[];
+}
+
+function ttyMask(tty: boolean | WasiTty | undefined): number {
+  if (tty === undefined || tty === false) return 0;
+  if (tty === true) return 0b111;
+  return (tty.stdin === true ? 1 : 0) | (tty.stdout === true ? 2 : 0) | (tty.stderr === true ? 4 : 0);
+}
+
+function checkSink(name: string, sink: OutputSink | undefined): OutputSink | undefined {
+  if (sink !== undefined && typeof (sink as Partial<OutputSink>).write !== 'function') {
+    throw new TypeError(`WASI ${name} must be an object with a write(bytes) method`);
+  }
+  return sink;
 }
 
 function checkLimit(name: string, value: number | undefined, fallback: number): number {
@@ -78,21 +123,39 @@ export class WasiContext {
       if (p.guestPath === '' || p.guestPath.includes('\0')) {
         throw new TypeError(`WASI preopen path '${p.guestPath}' is empty or contains NUL`);
       }
+      const t = p.tree;
+      if (!(t instanceof ReadOnlyTree || t instanceof MemoryTree || t instanceof HostDir)) {
+        throw new TypeError(`WASI preopen '${p.guestPath}' is not a ReadOnlyTree, MemoryTree or HostDir`);
+      }
     }
+    const stdin = opts.stdin ?? EMPTY_STDIN;
+    let source: StdinSource | undefined;
+    if (!(stdin instanceof Uint8Array)) {
+      if (typeof (stdin as Partial<StdinSource>).read !== 'function') {
+        throw new TypeError('WASI stdin must be a Uint8Array or an object with a read(buf) method');
+      }
+      source = stdin;
+    }
+    const stdoutSink = checkSink('stdout', opts.stdout);
+    const stderrSink = checkSink('stderr', opts.stderr);
+    const stdoutLimit = checkLimit(
+      'stdoutLimitBytes',
+      opts.stdoutLimitBytes,
+      stdoutSink === undefined ? DEFAULT_STDOUT_LIMIT_BYTES : UNLIMITED_BYTES,
+    );
+    const stderrLimit = checkLimit(
+      'stderrLimitBytes',
+      opts.stderrLimitBytes,
+      stderrSink === undefined ? DEFAULT_STDERR_LIMIT_BYTES : UNLIMITED_BYTES,
+    );
     this.#s = new WasiState({
       args: opts.args,
       env: opts.env,
-      stdin: opts.stdin ?? EMPTY_STDIN,
-      stdoutLimitBytes: checkLimit(
-        'stdoutLimitBytes',
-        opts.stdoutLimitBytes,
-        DEFAULT_STDOUT_LIMIT_BYTES,
-      ),
-      stderrLimitBytes: checkLimit(
-        'stderrLimitBytes',
-        opts.stderrLimitBytes,
-        DEFAULT_STDERR_LIMIT_BYTES,
-      ),
+      stdin: source === undefined ? (stdin as Uint8Array) : EMPTY_STDIN,
+      stdinSource: source,
+      stdout: new OutputBuffer(stdoutLimit, stdoutSink),
+      stderr: new OutputBuffer(stderrLimit, stderrSink),
+      ttyMask: ttyMask(opts.tty),
       preopens,
     });
   }
@@ -121,7 +184,7 @@ export class WasiContext {
    * the guest passed to `proc_exit` (an i32, e.g. 3 for `exit(3)`), or 0 when `_start` returns.
    * Traps (`WebAssembly.RuntimeError`) and other exceptions propagate unchanged, as does
    * `OutputLimitError` when stdout passes its limit. Throws an Error naming the exports if there
-   * is no `_start`, and if called twice.
+   * is no `_start`, and if called twice. However it ends, the guest's fds are closed (`close()`).
    */
   start(instance: WebAssembly.Instance): number {
     if (this.#started) throw new Error('WasiContext.start() runs _start once per context');
@@ -134,6 +197,8 @@ export class WasiContext {
     } catch (err) {
       if (err instanceof ProcExit) return err.code;
       throw err;
+    } finally {
+      s.closeAll();
     }
     // `_start` returned, but a guest may have caught the exception that was to end it.
     const limit: OutputLimitError | undefined = s.outputLimit;
@@ -141,12 +206,24 @@ export class WasiContext {
     return s.exitCode ?? 0;
   }
 
-  /** Bytes written to fd 1: a view of the capture buffer, valid until the next guest write. */
+  /**
+   * Close every fd the guest has open, preopens and stdio included, releasing host file
+   * descriptors of `HostDir` files and the bytes of unlinked `MemoryTree` files. `start()` does
+   * this when the guest ends; call it after driving a reactor or imports by hand. Idempotent;
+   * later guest calls on those fds get `badf`.
+   */
+  close(): void {
+    this.#s.closeAll();
+  }
+
+  /** Bytes written to fd 1 (empty when stdout is streamed): a view of the capture buffer, valid
+   *  until the next guest write. */
   stdout(): Uint8Array {
     return this.#s.stdout.view();
   }
 
-  /** Bytes written to fd 2 (at most `stderrLimitBytes`): a view, like `stdout()`. */
+  /** Bytes written to fd 2 (at most `stderrLimitBytes`; empty when streamed): a view, like
+   *  `stdout()`. */
   stderr(): Uint8Array {
     return this.#s.stderr.view();
   }

@@ -1,18 +1,24 @@
 /**
- * `fd_*`: stdio and files/directories of read-only trees.
+ * `fd_*`: stdio, and the files and directories of any mount (vfs.ts).
  *
  * Errno choices follow Linux where preview1 is silent: reading or writing an fd not open for it
  * is `badf` (as wasmtime answers), seeking stdio is `spipe`, reading a directory `isdir`, fsync
- * of a pipe `inval`, and anything that would change a tree `rofs` (or `badf` where Linux checks
- * the open mode first). Rights dropped with `fd_fdstat_set_rights` give `notcapable`.
+ * of a pipe `inval`, and changing a read-only mount `rofs` (or `badf` where Linux checks the
+ * open mode first). Rights dropped with `fd_fdstat_set_rights` give `notcapable`.
  *
  * Memory: each call re-reads the memory buffer, checks every guest range before writing any
  * result (results are written only on success), and processes at most `MAX_IOVECS` iovecs per
  * call, returning a short count beyond that, so a huge `iovs_len` costs neither memory nor time.
+ *
+ * Files are read and written at the fd's own position (`fd_seek` moves only that); with the
+ * append flag (at open or from `fd_fdstat_set_flags`) writes go to the end of the file.
  */
+import { clockNow } from './clocks.ts';
 import {
+  Clockid,
   DIRENT_SIZE,
   Errno,
+  FDFLAG_APPEND,
   FDFLAGS_ALL,
   FDSTAT_SIZE,
   FILESTAT_SIZE,
@@ -24,16 +30,16 @@ import {
   Rights,
   Whence,
 } from './constants.ts';
+import { iovecTotal, MAX_IOVECS, scatter } from './iovec.ts';
 import type { GuestMemory } from './memory.ts';
 import { OutputLimitError } from './output.ts';
 import { ProcExit } from './proc.ts';
 import { FdKind, type OpenFd, type WasiState } from './state.ts';
-import type { TreeNode } from './tree.ts';
+import { type DirSnapshot, errnoOf, type Stat } from './vfs.ts';
 
-/** Linux's IOV_MAX. */
-export const MAX_IOVECS = 1024;
-const U32_MAX = 0xffff_ffff;
-const MAX_POSITION = BigInt(Number.MAX_SAFE_INTEGER);
+export { MAX_IOVECS };
+const MAX_POSITION = Number.MAX_SAFE_INTEGER;
+const MAX_POSITION_BIG = BigInt(MAX_POSITION);
 
 const encoder = new TextEncoder();
 const DOT = encoder.encode('.');
@@ -43,50 +49,8 @@ const DOTDOT = encoder.encode('..');
 const direntScratch = new Uint8Array(DIRENT_SIZE);
 const direntView = new DataView(direntScratch.buffer);
 
-/** Sum of the first `count` iovec lengths (capped at u32), or -1 if any lies outside memory. */
-function iovecTotal(m: GuestMemory, iovs: number, count: number): number {
-  // With no iovecs the array pointer is never read, so it can't fault (writev(fd, junk, 0) is 0).
-  if (count > 0 && !m.ok(iovs, count * IOVEC_SIZE)) return -1;
-  const view = m.view;
-  let total = 0;
-  for (let i = 0; i < count; i++) {
-    const ptr = view.getUint32(iovs + i * IOVEC_SIZE, true);
-    const len = view.getUint32(iovs + i * IOVEC_SIZE + 4, true);
-    if (!m.ok(ptr, len)) return -1;
-    total += len;
-  }
-  return Math.min(total, U32_MAX);
-}
-
-/** Copy `src[pos..]` into the iovecs (already checked); returns the bytes copied. */
-function scatter(
-  m: GuestMemory,
-  iovs: number,
-  count: number,
-  src: Uint8Array,
-  pos: number,
-): number {
-  const view = m.view;
-  const u8 = m.u8;
-  let copied = 0;
-  for (let i = 0; i < count && pos < src.length; i++) {
-    const ptr = view.getUint32(iovs + i * IOVEC_SIZE, true);
-    const len = view.getUint32(iovs + i * IOVEC_SIZE + 4, true);
-    const n = Math.min(len, src.length - pos, U32_MAX - copied);
-    if (n > 0) u8.set(src.subarray(pos, pos + n), ptr);
-    pos += n;
-    copied += n;
-  }
-  return copied;
-}
-
 function isStdio(e: OpenFd): boolean {
   return e.kind === FdKind.stdin || e.kind === FdKind.stdout || e.kind === FdKind.stderr;
-}
-
-function fileData(e: OpenFd): Uint8Array | undefined {
-  const node = e.node;
-  return node !== undefined && node.kind === 'file' ? node.data : undefined;
 }
 
 /** A guest that caught the exception that was meant to end it gets it again here. */
@@ -113,24 +77,65 @@ export function fd_write(
   if (!m.ok(retNwritten, 4)) return Errno.fault;
   const total = iovecTotal(m, iovs, count);
   if (total < 0) return Errno.fault;
+  let written = total;
   if (e.kind === FdKind.stdout) {
     const out = s.stdout;
     if (total > out.remaining()) {
       s.outputLimit = new OutputLimitError(out.limitBytes);
       throw s.outputLimit;
     }
-    out.append(m, iovs, count, total);
+    try {
+      out.append(m, iovs, count, total);
+    } catch (err) {
+      return errnoOf(err);
+    }
   } else if (e.kind === FdKind.stderr) {
     const err = s.stderr;
-    const kept = err.append(m, iovs, count, Math.min(total, err.remaining()));
+    let kept: number;
+    try {
+      kept = err.append(m, iovs, count, Math.min(total, err.remaining()));
+    } catch (thrown) {
+      return errnoOf(thrown);
+    }
     // Report everything as written: a guest must not retry bytes we chose to drop.
     if (kept < total) err.truncated = true;
   } else {
-    // Only stdout/stderr are ever writable; tree files never get fd_write.
-    return Errno.badf;
+    const file = e.file;
+    if (file === undefined) return Errno.badf;
+    try {
+      const pos = (e.fdflags & FDFLAG_APPEND) !== 0 ? file.size() : e.position;
+      if (pos + total > MAX_POSITION) return Errno.fbig;
+      written = file.write(m, iovs, count, total, pos);
+      e.position = pos + written;
+    } catch (err) {
+      return errnoOf(err);
+    }
   }
-  m.view.setUint32(retNwritten, total, true);
+  m.view.setUint32(retNwritten, written, true);
   return Errno.success;
+}
+
+/** One read from the stdin source, into the first non-empty iovec: a source may block, so
+ *  it is asked once per call, and a short read is what a pipe gives too. */
+function readSource(s: WasiState, m: GuestMemory, iovs: number, count: number): number {
+  const source = s.stdinSource;
+  if (source === undefined) {
+    const n = scatter(m, iovs, count, s.stdin, s.stdinPosition);
+    s.stdinPosition += n;
+    return n;
+  }
+  const view = m.view;
+  for (let i = 0; i < count; i++) {
+    const len = view.getUint32(iovs + i * IOVEC_SIZE + 4, true);
+    if (len === 0) continue;
+    const ptr = view.getUint32(iovs + i * IOVEC_SIZE, true);
+    const n = source.read(m.u8.subarray(ptr, ptr + len));
+    if (!Number.isInteger(n) || n < 0 || n > len) {
+      throw new TypeError(`WASI stdin source returned ${n} for a buffer of ${len} bytes`);
+    }
+    return n;
+  }
+  return 0;
 }
 
 export function fd_read(
@@ -151,15 +156,19 @@ export function fd_read(
   const count = Math.min(iovsLen >>> 0, MAX_IOVECS);
   if (!m.ok(retNread, 4) || iovecTotal(m, iovs, count) < 0) return Errno.fault;
   let n: number;
-  if (e.kind === FdKind.stdin) {
-    n = scatter(m, iovs, count, s.stdin, s.stdinPosition);
-    s.stdinPosition += n;
-  } else {
-    const data = fileData(e);
-    if (data === undefined) return Errno.badf;
-    n = scatter(m, iovs, count, data, e.position);
-    e.position += n;
+  try {
+    if (e.kind === FdKind.stdin) {
+      n = readSource(s, m, iovs, count);
+    } else {
+      const file = e.file;
+      if (file === undefined) return Errno.badf;
+      n = file.read(m, iovs, count, e.position);
+      e.position += n;
+    }
+  } catch (err) {
+    return errnoOf(err);
   }
+  m.refresh();
   m.view.setUint32(retNread, n, true);
   return Errno.success;
 }
@@ -176,8 +185,8 @@ export function fd_pread(
   if (e === undefined) return Errno.badf;
   if (isStdio(e)) return Errno.spipe;
   if (e.kind === FdKind.dir) return Errno.isdir;
-  const data = fileData(e);
-  if (!e.canRead || data === undefined) return Errno.badf;
+  const file = e.file;
+  if (!e.canRead || file === undefined) return Errno.badf;
   const m = s.mem;
   m.refresh();
   iovs >>>= 0;
@@ -185,24 +194,50 @@ export function fd_pread(
   const count = Math.min(iovsLen >>> 0, MAX_IOVECS);
   if (!m.ok(retNread, 4) || iovecTotal(m, iovs, count) < 0) return Errno.fault;
   const at = BigInt.asUintN(64, offset);
-  const pos = at >= BigInt(data.length) ? data.length : Number(at);
-  m.view.setUint32(retNread, scatter(m, iovs, count, data, pos), true);
+  const pos = at >= MAX_POSITION_BIG ? MAX_POSITION : Number(at);
+  let n: number;
+  try {
+    n = file.read(m, iovs, count, pos);
+  } catch (err) {
+    return errnoOf(err);
+  }
+  m.view.setUint32(retNread, n, true);
   return Errno.success;
 }
 
+/** Writes at `offset` whatever the append flag says (POSIX; Linux would append). */
 export function fd_pwrite(
   s: WasiState,
   fd: number,
-  _iovs: number,
-  _iovsLen: number,
-  _offset: bigint,
-  _retNwritten: number,
+  iovs: number,
+  iovsLen: number,
+  offset: bigint,
+  retNwritten: number,
 ): number {
+  checkHalted(s);
   const e = s.fd(fd);
   if (e === undefined) return Errno.badf;
   if (isStdio(e)) return Errno.spipe;
-  // Tree files are never open for writing (opening one so is `rofs`).
-  return Errno.badf;
+  const file = e.file;
+  if (!e.canWrite || file === undefined) return Errno.badf;
+  const m = s.mem;
+  m.refresh();
+  iovs >>>= 0;
+  retNwritten >>>= 0;
+  const count = Math.min(iovsLen >>> 0, MAX_IOVECS);
+  if (!m.ok(retNwritten, 4)) return Errno.fault;
+  const total = iovecTotal(m, iovs, count);
+  if (total < 0) return Errno.fault;
+  const at = BigInt.asUintN(64, offset);
+  if (at + BigInt(total) > MAX_POSITION_BIG) return Errno.fbig;
+  let n: number;
+  try {
+    n = file.write(m, iovs, count, total, Number(at));
+  } catch (err) {
+    return errnoOf(err);
+  }
+  m.view.setUint32(retNwritten, n, true);
+  return Errno.success;
 }
 
 export function fd_seek(
@@ -215,8 +250,8 @@ export function fd_seek(
   const e = s.fd(fd);
   if (e === undefined) return Errno.badf;
   if (isStdio(e)) return Errno.spipe;
-  const data = fileData(e);
-  if (data === undefined) return Errno.badf;
+  const file = e.file;
+  if (file === undefined) return Errno.badf;
   // wasi-libc's ftell/lseek(fd, 0, SEEK_CUR) come here too: fd_tell is enough for that.
   const tellOnly = offset === 0n && whence === Whence.cur;
   if (!e.has(tellOnly ? Rights.fdSeek | Rights.fdTell : Rights.fdSeek)) return Errno.notcapable;
@@ -227,10 +262,15 @@ export function fd_seek(
   let base: number;
   if (whence === Whence.set) base = 0;
   else if (whence === Whence.cur) base = e.position;
-  else if (whence === Whence.end) base = data.length;
-  else return Errno.inval;
+  else if (whence === Whence.end) {
+    try {
+      base = file.size();
+    } catch (err) {
+      return errnoOf(err);
+    }
+  } else return Errno.inval;
   const next = BigInt(base) + BigInt.asIntN(64, offset);
-  if (next < 0n || next > MAX_POSITION) return Errno.inval;
+  if (next < 0n || next > MAX_POSITION_BIG) return Errno.inval;
   e.position = Number(next);
   m.view.setBigUint64(retNewOffset, next, true);
   return Errno.success;
@@ -240,7 +280,7 @@ export function fd_tell(s: WasiState, fd: number, retOffset: number): number {
   const e = s.fd(fd);
   if (e === undefined) return Errno.badf;
   if (isStdio(e)) return Errno.spipe;
-  if (fileData(e) === undefined) return Errno.badf;
+  if (e.file === undefined) return Errno.badf;
   if (!e.has(Rights.fdTell)) return Errno.notcapable;
   const m = s.mem;
   m.refresh();
@@ -250,20 +290,33 @@ export function fd_tell(s: WasiState, fd: number, retOffset: number): number {
   return Errno.success;
 }
 
+/** Close what `e` holds. The fd is gone whatever the answer (as with close(2)). */
+function release(e: OpenFd): number {
+  try {
+    e.file?.close();
+  } catch (err) {
+    return errnoOf(err);
+  }
+  return Errno.success;
+}
+
 /** Any fd may be closed, stdio and preopens included (the application ABI allows it). */
 export function fd_close(s: WasiState, fd: number): number {
-  if (s.fd(fd) === undefined) return Errno.badf;
+  const e = s.fd(fd);
+  if (e === undefined) return Errno.badf;
   s.fds[fd] = undefined;
-  return Errno.success;
+  return release(e);
 }
 
 /** Both fds must be open (as wasmtime requires); `to` is closed and `from` becomes free. */
 export function fd_renumber(s: WasiState, from: number, to: number): number {
   const e = s.fd(from);
-  if (e === undefined || s.fd(to) === undefined) return Errno.badf;
+  const old = s.fd(to);
+  if (e === undefined || old === undefined) return Errno.badf;
   if (from === to) return Errno.success;
   s.fds[to] = e;
   s.fds[from] = undefined;
+  release(old);
   return Errno.success;
 }
 
@@ -278,37 +331,63 @@ export function fd_advise(
   if (e === undefined) return Errno.badf;
   if (isStdio(e)) return Errno.spipe;
   if (advice < 0 || advice > MAX_ADVICE) return Errno.inval;
-  // Advice changes nothing for bytes already in memory.
+  // Advice is a hint, and Node.js has no posix_fadvise to pass it on with.
   return Errno.success;
 }
 
-export function fd_allocate(s: WasiState, fd: number, _offset: bigint, _len: bigint): number {
+/** Grows the file to `offset + len` if it is shorter (posix_fallocate without the
+ *  reservation: Node.js can't reserve blocks, and in-memory files have none). */
+export function fd_allocate(s: WasiState, fd: number, offset: bigint, len: bigint): number {
   const e = s.fd(fd);
   if (e === undefined) return Errno.badf;
   if (isStdio(e)) return Errno.spipe;
-  // posix_fallocate needs an fd open for writing; no tree fd is.
-  return Errno.badf;
+  const file = e.file;
+  // posix_fallocate needs an fd open for writing.
+  if (file === undefined || !e.canWrite) return Errno.badf;
+  if (!e.has(Rights.fdAllocate)) return Errno.notcapable;
+  const length = BigInt.asUintN(64, len);
+  if (length === 0n) return Errno.inval;
+  const end = BigInt.asUintN(64, offset) + length;
+  if (end > MAX_POSITION_BIG) return Errno.fbig;
+  try {
+    if (Number(end) > file.size()) file.setSize(Number(end));
+  } catch (err) {
+    return errnoOf(err);
+  }
+  return Errno.success;
 }
 
-function sync(s: WasiState, fd: number): number {
+function sync(s: WasiState, fd: number, dataOnly: boolean): number {
   const e = s.fd(fd);
   if (e === undefined) return Errno.badf;
-  // fsync of a pipe is EINVAL on Linux; a read-only file has nothing to flush.
-  return isStdio(e) ? Errno.inval : Errno.success;
+  // fsync of a pipe is EINVAL on Linux.
+  if (isStdio(e)) return Errno.inval;
+  try {
+    e.file?.sync(dataOnly);
+  } catch (err) {
+    return errnoOf(err);
+  }
+  return Errno.success;
 }
 
 export function fd_sync(s: WasiState, fd: number): number {
-  return sync(s, fd);
+  return sync(s, fd, false);
 }
 
 export function fd_datasync(s: WasiState, fd: number): number {
-  return sync(s, fd);
+  return sync(s, fd, true);
 }
 
-function filetypeOf(e: OpenFd): Filetype {
-  // stdio is a pipe: `unknown`, never `character_device`, so wasi-libc's isatty() is false.
-  if (e.node === undefined) return Filetype.unknown;
-  return e.node.kind === 'dir' ? Filetype.directory : Filetype.regularFile;
+/** stdio is a pipe (`unknown`) unless the context says it is a terminal (`character_device`);
+ *  it never has seek/tell rights, so wasi-libc's isatty() is true exactly for the latter. */
+function stdioFiletype(s: WasiState, e: OpenFd): Filetype {
+  return (s.ttyMask & (1 << e.kind)) !== 0 ? Filetype.characterDevice : Filetype.unknown;
+}
+
+function filetypeOf(s: WasiState, e: OpenFd): Filetype {
+  if (e.dir !== undefined) return Filetype.directory;
+  if (e.file !== undefined) return Filetype.regularFile;
+  return stdioFiletype(s, e);
 }
 
 export function fd_fdstat_get(s: WasiState, fd: number, retFdstat: number): number {
@@ -319,14 +398,15 @@ export function fd_fdstat_get(s: WasiState, fd: number, retFdstat: number): numb
   retFdstat >>>= 0;
   if (!m.ok(retFdstat, FDSTAT_SIZE)) return Errno.fault;
   m.u8.fill(0, retFdstat, retFdstat + 8);
-  m.view.setUint8(retFdstat, filetypeOf(e));
+  m.view.setUint8(retFdstat, filetypeOf(s, e));
   m.view.setUint16(retFdstat + 2, e.fdflags, true);
   m.view.setBigUint64(retFdstat + 8, e.rightsBase, true);
   m.view.setBigUint64(retFdstat + 16, e.rightsInheriting, true);
   return Errno.success;
 }
 
-/** Flags are recorded and reported back; none changes behaviour (no writes, no blocking). */
+/** Flags are recorded and reported back; of them, only append changes behaviour (writes go to
+ *  the end). Nothing here blocks, and syncing is up to `fd_sync`. */
 export function fd_fdstat_set_flags(s: WasiState, fd: number, flags: number): number {
   const e = s.fd(fd);
   if (e === undefined) return Errno.badf;
@@ -351,21 +431,29 @@ export function fd_fdstat_set_rights(
   return Errno.success;
 }
 
-/** Write a 64-byte `filestat`. Times are 0: trees carry none, and stable values keep responses
- *  (ETag, Last-Modified) reproducible. */
-export function writeFilestat(m: GuestMemory, ptr: number, node: TreeNode | undefined): void {
+/** Write a 64-byte `filestat`; `stat` undefined is stdio: zeros, one link, type `filetype`.
+ *  (Read-only trees carry zero times: stable values keep responses reproducible.) */
+export function writeFilestat(
+  m: GuestMemory,
+  ptr: number,
+  stat: Stat | undefined,
+  filetype: Filetype = Filetype.unknown,
+): void {
   const view = m.view;
   m.u8.fill(0, ptr, ptr + FILESTAT_SIZE);
-  if (node === undefined) {
-    view.setUint8(ptr + 16, Filetype.unknown);
+  if (stat === undefined) {
+    view.setUint8(ptr + 16, filetype);
     view.setBigUint64(ptr + 24, 1n, true);
     return;
   }
-  view.setBigUint64(ptr, node.dev, true);
-  view.setBigUint64(ptr + 8, node.ino, true);
-  view.setUint8(ptr + 16, node.kind === 'dir' ? Filetype.directory : Filetype.regularFile);
-  view.setBigUint64(ptr + 24, 1n, true);
-  view.setBigUint64(ptr + 32, node.kind === 'file' ? BigInt(node.data.length) : 0n, true);
+  view.setBigUint64(ptr, stat.dev, true);
+  view.setBigUint64(ptr + 8, stat.ino, true);
+  view.setUint8(ptr + 16, stat.filetype);
+  view.setBigUint64(ptr + 24, stat.nlink, true);
+  view.setBigUint64(ptr + 32, stat.size, true);
+  view.setBigUint64(ptr + 40, stat.atimNs, true);
+  view.setBigUint64(ptr + 48, stat.mtimNs, true);
+  view.setBigUint64(ptr + 56, stat.ctimNs, true);
 }
 
 export function fd_filestat_get(s: WasiState, fd: number, retFilestat: number): number {
@@ -376,15 +464,32 @@ export function fd_filestat_get(s: WasiState, fd: number, retFilestat: number): 
   m.refresh();
   retFilestat >>>= 0;
   if (!m.ok(retFilestat, FILESTAT_SIZE)) return Errno.fault;
-  writeFilestat(m, retFilestat, e.node);
+  let stat: Stat | undefined;
+  try {
+    stat = (e.file ?? e.dir)?.stat();
+  } catch (err) {
+    return errnoOf(err);
+  }
+  writeFilestat(m, retFilestat, stat, stdioFiletype(s, e));
   return Errno.success;
 }
 
-export function fd_filestat_set_size(s: WasiState, fd: number, _size: bigint): number {
+export function fd_filestat_set_size(s: WasiState, fd: number, size: bigint): number {
   const e = s.fd(fd);
   if (e === undefined) return Errno.badf;
   // ftruncate: EINVAL for a pipe or a directory, EBADF for a file not open for writing.
-  return e.kind === FdKind.file ? Errno.badf : Errno.inval;
+  const file = e.file;
+  if (file === undefined) return Errno.inval;
+  if (!e.canWrite) return Errno.badf;
+  if (!e.has(Rights.fdFilestatSetSize)) return Errno.notcapable;
+  const bytes = BigInt.asUintN(64, size);
+  if (bytes > MAX_POSITION_BIG) return Errno.fbig;
+  try {
+    file.setSize(Number(bytes));
+  } catch (err) {
+    return errnoOf(err);
+  }
+  return Errno.success;
 }
 
 /** Invalid `fstflags`: unknown bits, or a time both given and "now". */
@@ -396,18 +501,54 @@ export function badFstflags(flags: number): boolean {
   );
 }
 
+/** The times `fstflags` ask for (already checked): undefined leaves one as it is. */
+export function requestedTimes(
+  atim: bigint,
+  mtim: bigint,
+  flags: number,
+): [bigint | undefined, bigint | undefined] {
+  const now =
+    (flags & (Fstflags.atimNow | Fstflags.mtimNow)) !== 0
+      ? (clockNow(Clockid.realtime) as bigint)
+      : 0n;
+  const a =
+    (flags & Fstflags.atimNow) !== 0
+      ? now
+      : (flags & Fstflags.atim) !== 0
+        ? BigInt.asUintN(64, atim)
+        : undefined;
+  const m =
+    (flags & Fstflags.mtimNow) !== 0
+      ? now
+      : (flags & Fstflags.mtim) !== 0
+        ? BigInt.asUintN(64, mtim)
+        : undefined;
+  return [a, m];
+}
+
 export function fd_filestat_set_times(
   s: WasiState,
   fd: number,
-  _atim: bigint,
-  _mtim: bigint,
+  atim: bigint,
+  mtim: bigint,
   fstFlags: number,
 ): number {
   const e = s.fd(fd);
   if (e === undefined) return Errno.badf;
   if (badFstflags(fstFlags)) return Errno.inval;
-  // A pipe's times are not observable here: accept as a no-op. Tree nodes are read-only.
-  return isStdio(e) ? Errno.success : Errno.rofs;
+  const target = e.file ?? e.dir;
+  // A pipe's times are not observable here: accept as a no-op.
+  if (target === undefined) return Errno.success;
+  if (target.mount.readOnly) return Errno.rofs;
+  if (!e.has(Rights.fdFilestatSetTimes)) return Errno.notcapable;
+  const [a, m] = requestedTimes(atim, mtim, fstFlags);
+  if (a === undefined && m === undefined) return Errno.success;
+  try {
+    target.setTimes(a, m);
+  } catch (err) {
+    return errnoOf(err);
+  }
+  return Errno.success;
 }
 
 export function fd_prestat_get(s: WasiState, fd: number, retPrestat: number): number {
@@ -446,10 +587,12 @@ export function fd_prestat_dir_name(
 }
 
 /**
- * Entries are `.`, `..`, then the children in name order; the cookie is the index, stable
- * because trees never change. The buffer is filled as far as it goes, the last entry cut off
- * if need be: wasi-libc takes a short fill as end-of-directory and re-asks from the last
- * complete entry's `d_next` with a bigger buffer when one is cut off.
+ * Entries are `.`, `..`, then the directory's entries; the cookie is an index into a listing
+ * the fd keeps from the call with cookie 0 (read-only trees share one listing per directory),
+ * so removing or adding entries between calls never skips or repeats one that stays. The
+ * buffer is filled as far as it goes, the last entry cut off if need be: wasi-libc takes a
+ * short fill as end-of-directory and re-asks from the last complete entry's `d_next` with a
+ * bigger buffer when one is cut off.
  */
 export function fd_readdir(
   s: WasiState,
@@ -461,8 +604,8 @@ export function fd_readdir(
 ): number {
   const e = s.fd(fd);
   if (e === undefined) return Errno.badf;
-  const dir = e.node;
-  if (dir === undefined || dir.kind !== 'dir') return Errno.notdir;
+  const dir = e.dir;
+  if (dir === undefined) return Errno.notdir;
   if (!e.has(Rights.fdReaddir)) return Errno.notcapable;
   const m = s.mem;
   m.refresh();
@@ -470,29 +613,40 @@ export function fd_readdir(
   bufLen >>>= 0;
   retBufused >>>= 0;
   if (!m.ok(buf, bufLen) || !m.ok(retBufused, 4)) return Errno.fault;
-  const u8 = m.u8;
-  const total = dir.entries.length + 2;
   const start = BigInt.asUintN(64, cookie);
+  let listing: DirSnapshot;
+  try {
+    listing = start === 0n || e.listing === undefined ? (e.listing = dir.snapshot()) : e.listing;
+  } catch (err) {
+    return errnoOf(err);
+  }
+  const u8 = m.u8;
+  const entries = listing.entries;
+  const total = entries.length + 2;
   let used = 0;
   for (let i = start >= BigInt(total) ? total : Number(start); i < total && used < bufLen; i++) {
     let name: Uint8Array;
-    let node: TreeNode;
+    let ino: bigint;
+    let filetype: Filetype;
     if (i === 0) {
       name = DOT;
-      node = dir;
+      ino = listing.selfIno;
+      filetype = Filetype.directory;
     } else if (i === 1) {
       name = DOTDOT;
-      node = dir.parent ?? dir;
+      ino = listing.parentIno;
+      filetype = Filetype.directory;
     } else {
-      const entry = dir.entries[i - 2];
+      const entry = entries[i - 2];
       if (entry === undefined) break;
       name = entry.nameBytes;
-      node = entry.node;
+      ino = entry.ino;
+      filetype = entry.filetype;
     }
     direntView.setBigUint64(0, BigInt(i + 1), true);
-    direntView.setBigUint64(8, node.ino, true);
+    direntView.setBigUint64(8, ino, true);
     direntView.setUint32(16, name.length, true);
-    direntView.setUint32(20, node.kind === 'dir' ? Filetype.directory : Filetype.regularFile, true);
+    direntView.setUint32(20, filetype, true);
     const header = Math.min(DIRENT_SIZE, bufLen - used);
     u8.set(header === DIRENT_SIZE ? direntScratch : direntScratch.subarray(0, header), buf + used);
     used += header;

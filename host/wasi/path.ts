@@ -1,128 +1,189 @@
 /**
- * `path_*` on read-only trees.
+ * `path_*`: lookups and changes below a directory fd, on any mount (vfs.ts).
  *
- * Security model: a directory fd is a capability for its own subtree and nothing else. Paths are
- * resolved component by component from the fd's directory node; an absolute path, or a `..` that
- * would climb above that directory (even if it is below a preopen), is `notcapable`. There are no
- * symlinks, so `lookupflags` change nothing. Nothing ever touches the host file system: trees are
- * in memory.
+ * Security model: a directory fd is a capability for its own subtree and nothing else.
+ * `resolve` walks a path one component at a time from the fd's directory, keeping the
+ * directories it passed through on a stack:
+ * - an absolute path is `notcapable`; `..` pops the stack, and popping the starting directory is
+ *   `notcapable` (even when that directory is below a preopen);
+ * - a symlink is read and its target walked in its place, from the directory holding the link,
+ *   under the same rules: an absolute target is `notcapable`, so is one that climbs above the
+ *   starting directory, and more than `MAX_SYMLINKS` links in one lookup is `loop`, so no chain
+ *   or cycle escapes or spins;
+ * - a mount is only ever asked to look up a single name in a directory that the walk reached:
+ *   never `.`, `..` or empty, never holding `/` or NUL (host-dir.ts relies on this).
+ * The last component is followed if it is a symlink when `lookupflags` say so (or when a `/`
+ * comes after it); O_CREAT|O_EXCL never follows one.
  *
  * Paths must be UTF-8 (`ilseq` otherwise), at most `MAX_PATH_BYTES` long with components of at
  * most `MAX_NAME_BYTES` (`nametoolong`), and free of NUL (`inval`). `.`, empty components
  * (`a//b`) and a trailing `/` are accepted; a trailing `/` after a file is `notdir`.
  *
- * Anything that would change a tree answers `rofs` once the path itself checks out, as a
- * read-only mount does on Linux (`exist`, `noent`, `isdir`, `notdir` come first where Linux
- * reports them first).
+ * Errnos come in the order Linux reports them: lookup errors (`noent`, `notdir`, `exist`,
+ * `isdir`…) first, then `rofs` on a read-only mount, then `xdev` between mounts.
  */
 import {
   Errno,
   FDFLAGS_ALL,
   FILESTAT_SIZE,
+  LOOKUP_SYMLINK_FOLLOW,
   Oflags,
   Rights,
   RIGHTS_DIR,
   RIGHTS_FILE,
   RIGHTS_WRITE,
 } from './constants.ts';
-import { badFstflags, writeFilestat } from './fs.ts';
+import { badFstflags, requestedTimes, writeFilestat } from './fs.ts';
 import { FdKind, OpenFd, type WasiState } from './state.ts';
-import type { DirNode, TreeNode } from './tree.ts';
+import { errnoOf, type VDir, type VFile, type VNode } from './vfs.ts';
 
-/** Linux's PATH_MAX and NAME_MAX. */
+/** Linux's PATH_MAX, NAME_MAX and MAXSYMLINKS. */
 export const MAX_PATH_BYTES = 4096;
 export const MAX_NAME_BYTES = 255;
+export const MAX_SYMLINKS = 40;
 const OFLAGS_ALL = Oflags.creat | Oflags.directory | Oflags.excl | Oflags.trunc;
 
 const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /**
- * Result of a lookup. `node` is set when the path exists. When only the last component is
- * missing, `errno` is `noent` and `parentExists` is true: creating it is then the only thing
- * in the way (`rofs`).
+ * Result of a lookup. `node` is set when the path exists. `parent` and `name` are set when the
+ * path ends in a name (not `.` or `..`): the directory holding it and the name, even when only
+ * that last name is missing (`errno` then `noent`): creating it is all that is left to do.
  */
-interface Lookup {
+interface Resolved {
   errno: number;
-  node: TreeNode | undefined;
-  parentExists: boolean;
+  parent: VDir | undefined;
+  name: string | undefined;
+  node: VNode | undefined;
+  /** A `/` came after the last name. */
+  slash: boolean;
 }
 
-function fail(errno: number): Lookup {
-  return { errno, node: undefined, parentExists: false };
+function failed(errno: number): Resolved {
+  return { errno, parent: undefined, name: undefined, node: undefined, slash: false };
+}
+
+/** Walk `path` from `base`; see the security model above. Mounts' exceptions propagate. */
+function resolve(base: VDir, path: string, follow: boolean): Resolved {
+  if (path === '') return failed(Errno.noent);
+  if (path.charCodeAt(0) === 0x2f) return failed(Errno.notcapable);
+  const stack: VDir[] = [base];
+  // Components still to walk, the next one last, so a symlink's target goes on top cheaply;
+  // `left` counts the non-empty ones, to know when the last is reached.
+  const todo = path.split('/').toReversed();
+  let left = 0;
+  for (const part of todo) if (part !== '') left++;
+  let links = 0;
+  while (todo.length > 0) {
+    const part = todo.pop() as string;
+    if (part === '') continue;
+    left--;
+    if (part === '.') continue;
+    if (part === '..') {
+      if (stack.length === 1) return failed(Errno.notcapable);
+      stack.pop();
+      continue;
+    }
+    // Component lengths count UTF-8 bytes; only long strings can exceed the limit.
+    if (part.length * 3 > MAX_NAME_BYTES && Buffer.byteLength(part) > MAX_NAME_BYTES) {
+      return failed(Errno.nametoolong);
+    }
+    const dir = stack[stack.length - 1] as VDir;
+    const last = left === 0;
+    const slash = last && todo.length > 0;
+    const node = dir.lookup(part);
+    if (node === undefined) {
+      if (!last) return failed(Errno.noent);
+      return { errno: Errno.noent, parent: dir, name: part, node: undefined, slash };
+    }
+    if (node.kind === 'symlink' && (!last || follow || slash)) {
+      if (++links > MAX_SYMLINKS) return failed(Errno.loop);
+      const bytes = node.readlink();
+      let target: string;
+      try {
+        target = decoder.decode(bytes);
+      } catch {
+        return failed(Errno.ilseq);
+      }
+      if (target === '') return failed(Errno.noent);
+      if (target.charCodeAt(0) === 0x2f) return failed(Errno.notcapable);
+      if (target.includes('\0')) return failed(Errno.inval);
+      const parts = target.split('/');
+      for (let i = parts.length - 1; i >= 0; i--) {
+        const p = parts[i] as string;
+        todo.push(p);
+        if (p !== '') left++;
+      }
+      continue;
+    }
+    if (node.kind === 'dir') {
+      if (!last) {
+        stack.push(node);
+        continue;
+      }
+      return { errno: Errno.success, parent: dir, name: part, node, slash };
+    }
+    if (!last || slash) return failed(Errno.notdir);
+    return { errno: Errno.success, parent: dir, name: part, node, slash: false };
+  }
+  // The path ended in `.` or `..`: it names a directory, not an entry of one.
+  const node = stack[stack.length - 1] as VDir;
+  return { errno: Errno.success, parent: undefined, name: undefined, node, slash: false };
 }
 
 /** The directory fd `fd`, or an errno. */
 function dirFd(s: WasiState, fd: number, right: bigint): OpenFd | number {
   const e = s.fd(fd);
   if (e === undefined) return Errno.badf;
-  if (e.kind !== FdKind.dir) return Errno.notdir;
+  if (e.dir === undefined) return Errno.notdir;
   if (!e.has(right)) return Errno.notcapable;
   return e;
 }
 
-/** Decode and resolve the guest path at [ptr, ptr + len) relative to directory `base`. */
-function lookup(s: WasiState, base: DirNode, ptr: number, len: number): Lookup {
+/** Decode the guest path at [ptr, ptr + len), or an errno. */
+function decodePath(s: WasiState, ptr: number, len: number): string | number {
   const m = s.mem;
   ptr >>>= 0;
   len >>>= 0;
-  if (!m.ok(ptr, len)) return fail(Errno.fault);
-  if (len > MAX_PATH_BYTES) return fail(Errno.nametoolong);
+  if (!m.ok(ptr, len)) return Errno.fault;
+  if (len > MAX_PATH_BYTES) return Errno.nametoolong;
   let path: string;
   try {
     path = decoder.decode(m.bytesForDecode(ptr, len));
   } catch {
-    return fail(Errno.ilseq);
+    return Errno.ilseq;
   }
-  if (path.includes('\0')) return fail(Errno.inval);
-  if (path === '') return fail(Errno.noent);
-  if (path.charCodeAt(0) === 0x2f) return fail(Errno.notcapable);
-  const parts = path.split('/');
-  let node: TreeNode = base;
-  let depth = 0;
-  for (let i = 0; i < parts.length; i++) {
-    const part = parts[i] as string;
-    if (part === '') continue; // `a//b`, or the end of `a/`
-    if (node.kind !== 'dir') return fail(Errno.notdir);
-    if (part === '.') continue;
-    if (part === '..') {
-      if (depth === 0) return fail(Errno.notcapable);
-      depth--;
-      node = node.parent ?? node;
-      continue;
-    }
-    // Component lengths count UTF-8 bytes; only long strings can exceed the limit.
-    if (part.length * 3 > MAX_NAME_BYTES && Buffer.byteLength(part) > MAX_NAME_BYTES) {
-      return fail(Errno.nametoolong);
-    }
-    const child: TreeNode | undefined = node.children.get(part);
-    if (child === undefined) {
-      // Creating is possible only when this is the last component (`new`, `new/`).
-      let lastReal = true;
-      for (let j = i + 1; j < parts.length; j++) if (parts[j] !== '') lastReal = false;
-      return { errno: Errno.noent, node: undefined, parentExists: lastReal };
-    }
-    node = child;
-    depth++;
-  }
-  // `file/` names a directory that isn't one (`file/.` and `file/..` failed above).
-  if (node.kind === 'file' && path.endsWith('/')) {
-    return fail(Errno.notdir);
-  }
-  return { errno: Errno.success, node, parentExists: true };
+  return path.includes('\0') ? Errno.inval : path;
 }
 
-/** Resolve relative to directory fd `fd` (which needs `right`). */
-function lookupAt(s: WasiState, fd: number, right: bigint, ptr: number, len: number): Lookup {
+/** Resolve the path at [ptr, ptr + len) below directory fd `fd` (which needs `right`). */
+function lookupAt(
+  s: WasiState,
+  fd: number,
+  right: bigint,
+  ptr: number,
+  len: number,
+  follow: boolean,
+): Resolved {
   const e = dirFd(s, fd, right);
-  if (typeof e === 'number') return fail(e);
+  if (typeof e === 'number') return failed(e);
   s.mem.refresh();
-  return lookup(s, e.node as DirNode, ptr, len);
+  const path = decodePath(s, ptr, len);
+  if (typeof path === 'number') return failed(path);
+  return resolve(e.dir as VDir, path, follow);
+}
+
+/** The path names something new: `exist` if it is there, else whatever is in the way. */
+function newEntry(r: Resolved): number {
+  if (r.node !== undefined) return Errno.exist;
+  if (r.errno !== Errno.noent || r.parent === undefined) return r.errno;
+  return r.parent.mount.readOnly ? Errno.rofs : Errno.success;
 }
 
 export function path_open(
   s: WasiState,
   fd: number,
-  _dirflags: number,
+  dirflags: number,
   pathPtr: number,
   pathLen: number,
   oflags: number,
@@ -138,36 +199,59 @@ export function path_open(
   retFd >>>= 0;
   if (!m.ok(retFd, 4)) return Errno.fault;
   if ((oflags & ~OFLAGS_ALL) !== 0 || (fdflags & ~FDFLAGS_ALL) !== 0) return Errno.inval;
-  const found = lookup(s, dir.node as DirNode, pathPtr, pathLen);
-  const node = found.node;
-  if (node === undefined) {
-    const creating = (oflags & Oflags.creat) !== 0 && found.errno === Errno.noent;
-    return creating && found.parentExists ? Errno.rofs : found.errno;
-  }
-  if ((oflags & (Oflags.creat | Oflags.excl)) === (Oflags.creat | Oflags.excl)) return Errno.exist;
+  const path = decodePath(s, pathPtr, pathLen);
+  if (typeof path === 'number') return path;
+  const creat = (oflags & Oflags.creat) !== 0;
+  const excl = creat && (oflags & Oflags.excl) !== 0;
   const base = BigInt.asUintN(64, rightsBase);
   const inheriting = BigInt.asUintN(64, rightsInheriting);
   const writing = (oflags & Oflags.trunc) !== 0 || (base & RIGHTS_WRITE) !== 0n;
-  if (node.kind === 'dir') {
-    if (writing) return Errno.isdir;
-  } else {
-    if ((oflags & Oflags.directory) !== 0) return Errno.notdir;
-    if (writing) return Errno.rofs;
-  }
+  const reading = (base & Rights.fdRead) !== 0n;
   // Rights beyond what the directory may hand down are refused, as the witx says.
-  if ((base & ~dir.rightsInheriting) !== 0n || (inheriting & ~dir.rightsInheriting) !== 0n) {
-    return Errno.notcapable;
+  const tooMuch =
+    (base & ~dir.rightsInheriting) !== 0n || (inheriting & ~dir.rightsInheriting) !== 0n;
+  let dirOpened: VDir | undefined;
+  let fileOpened: VFile | undefined;
+  let newFd: number;
+  try {
+    const r = resolve(dir.dir as VDir, path, !excl && (dirflags & LOOKUP_SYMLINK_FOLLOW) !== 0);
+    const node = r.node;
+    if (node === undefined) {
+      if (!creat || r.errno !== Errno.noent || r.parent === undefined) return r.errno;
+      if (r.parent.mount.readOnly) return Errno.rofs;
+      // open("new/", O_CREAT) can only mean a directory, which open doesn't make.
+      if (r.slash) return Errno.isdir;
+      if ((oflags & Oflags.directory) !== 0) return Errno.inval;
+      if (tooMuch) return Errno.notcapable;
+      newFd = s.freeFd();
+      if (newFd < 0) return Errno.mfile;
+      fileOpened = r.parent.createFile(r.name as string, reading, writing);
+    } else {
+      if (excl) return Errno.exist;
+      if (node.kind === 'dir') {
+        if (writing) return Errno.isdir;
+      } else {
+        if ((oflags & Oflags.directory) !== 0) return Errno.notdir;
+        // What open(O_NOFOLLOW) answers for a symlink.
+        if (node.kind === 'symlink') return Errno.loop;
+        // FIFOs, sockets and devices a host directory may hold: not opened, lest one block.
+        if (node.kind === 'other') return Errno.notsup;
+        if (writing && node.mount.readOnly) return Errno.rofs;
+      }
+      if (tooMuch) return Errno.notcapable;
+      newFd = s.freeFd();
+      if (newFd < 0) return Errno.mfile;
+      if (node.kind === 'dir') dirOpened = node;
+      else fileOpened = node.open(reading, writing, (oflags & Oflags.trunc) !== 0);
+    }
+  } catch (err) {
+    return errnoOf(err);
   }
-  const newFd = s.freeFd();
-  if (newFd < 0) return Errno.mfile;
-  const isDir = node.kind === 'dir';
   // Rights that don't apply to the file type are dropped, which the witx allows.
-  const entry = new OpenFd(
-    isDir ? FdKind.dir : FdKind.file,
-    node,
-    base & (isDir ? RIGHTS_DIR : RIGHTS_FILE),
-    isDir ? inheriting : 0n,
-  );
+  const entry =
+    dirOpened !== undefined
+      ? new OpenFd(FdKind.dir, dirOpened, undefined, base & RIGHTS_DIR, inheriting)
+      : new OpenFd(FdKind.file, undefined, fileOpened, base & RIGHTS_FILE, 0n);
   entry.fdflags = fdflags;
   s.fds[newFd] = entry;
   m.view.setUint32(retFd, newFd, true);
@@ -177,21 +261,28 @@ export function path_open(
 export function path_filestat_get(
   s: WasiState,
   fd: number,
-  _flags: number,
+  flags: number,
   pathPtr: number,
   pathLen: number,
   retFilestat: number,
 ): number {
-  const found = lookupAt(s, fd, Rights.pathFilestatGet, pathPtr, pathLen);
-  if (found.node === undefined) return found.errno;
-  const m = s.mem;
-  retFilestat >>>= 0;
-  if (!m.ok(retFilestat, FILESTAT_SIZE)) return Errno.fault;
-  writeFilestat(m, retFilestat, found.node);
-  return Errno.success;
+  try {
+    const follow = (flags & LOOKUP_SYMLINK_FOLLOW) !== 0;
+    const found = lookupAt(s, fd, Rights.pathFilestatGet, pathPtr, pathLen, follow);
+    if (found.node === undefined) return found.errno;
+    const stat = found.node.stat();
+    const m = s.mem;
+    retFilestat >>>= 0;
+    if (!m.ok(retFilestat, FILESTAT_SIZE)) return Errno.fault;
+    writeFilestat(m, retFilestat, stat);
+    return Errno.success;
+  } catch (err) {
+    return errnoOf(err);
+  }
 }
 
-/** Trees hold no symlinks: an existing path is `inval`, as readlink(2) says for a non-link. */
+/** The target's bytes, cut to `buf_len` if longer (as readlink(2) does). A path that is not a
+ *  symlink is `inval`. */
 export function path_readlink(
   s: WasiState,
   fd: number,
@@ -201,32 +292,48 @@ export function path_readlink(
   bufLen: number,
   retBufused: number,
 ): number {
-  const found = lookupAt(s, fd, Rights.pathReadlink, pathPtr, pathLen);
-  if (found.node === undefined) return found.errno;
-  if (!s.mem.ok(buf >>> 0, bufLen >>> 0) || !s.mem.ok(retBufused >>> 0, 4)) return Errno.fault;
-  return Errno.inval;
+  try {
+    const found = lookupAt(s, fd, Rights.pathReadlink, pathPtr, pathLen, false);
+    if (found.node === undefined) return found.errno;
+    const m = s.mem;
+    buf >>>= 0;
+    bufLen >>>= 0;
+    retBufused >>>= 0;
+    if (!m.ok(buf, bufLen) || !m.ok(retBufused, 4)) return Errno.fault;
+    if (found.node.kind !== 'symlink') return Errno.inval;
+    const target = found.node.readlink();
+    const n = Math.min(target.length, bufLen);
+    m.u8.set(n === target.length ? target : target.subarray(0, n), buf);
+    m.view.setUint32(retBufused, n, true);
+    return Errno.success;
+  } catch (err) {
+    return errnoOf(err);
+  }
 }
 
 export function path_filestat_set_times(
   s: WasiState,
   fd: number,
-  _flags: number,
+  flags: number,
   pathPtr: number,
   pathLen: number,
-  _atim: bigint,
-  _mtim: bigint,
+  atim: bigint,
+  mtim: bigint,
   fstFlags: number,
 ): number {
-  const found = lookupAt(s, fd, Rights.pathFilestatSetTimes, pathPtr, pathLen);
-  if (found.node === undefined) return found.errno;
-  return badFstflags(fstFlags) ? Errno.inval : Errno.rofs;
-}
-
-/** For a path to be created: `exist` if it is there, `rofs` if only the creating is missing. */
-function createAt(s: WasiState, fd: number, right: bigint, ptr: number, len: number): number {
-  const found = lookupAt(s, fd, right, ptr, len);
-  if (found.node !== undefined) return Errno.exist;
-  return found.errno === Errno.noent && found.parentExists ? Errno.rofs : found.errno;
+  try {
+    const follow = (flags & LOOKUP_SYMLINK_FOLLOW) !== 0;
+    const found = lookupAt(s, fd, Rights.pathFilestatSetTimes, pathPtr, pathLen, follow);
+    const node = found.node;
+    if (node === undefined) return found.errno;
+    if (badFstflags(fstFlags)) return Errno.inval;
+    if (node.mount.readOnly) return Errno.rofs;
+    const [a, m] = requestedTimes(atim, mtim, fstFlags);
+    if (a !== undefined || m !== undefined) node.setTimes(a, m);
+    return Errno.success;
+  } catch (err) {
+    return errnoOf(err);
+  }
 }
 
 export function path_create_directory(
@@ -235,7 +342,22 @@ export function path_create_directory(
   pathPtr: number,
   pathLen: number,
 ): number {
-  return createAt(s, fd, Rights.pathCreateDirectory, pathPtr, pathLen);
+  try {
+    const r = lookupAt(s, fd, Rights.pathCreateDirectory, pathPtr, pathLen, false);
+    const errno = newEntry(r);
+    if (errno !== Errno.success) return errno;
+    (r.parent as VDir).mkdir(r.name as string);
+    return Errno.success;
+  } catch (err) {
+    return errnoOf(err);
+  }
+}
+
+/** Whether the guest's path ends in `..` (ignoring trailing slashes): rmdir("..") is
+ *  `notempty` on Linux, rmdir(".") `inval`. */
+function endsInDotDot(s: WasiState, ptr: number, len: number): boolean {
+  const path = decodePath(s, ptr, len);
+  return typeof path === 'string' && /(^|\/)\.\.\/*$/.test(path);
 }
 
 export function path_remove_directory(
@@ -244,9 +366,20 @@ export function path_remove_directory(
   pathPtr: number,
   pathLen: number,
 ): number {
-  const found = lookupAt(s, fd, Rights.pathRemoveDirectory, pathPtr, pathLen);
-  if (found.node === undefined) return found.errno;
-  return found.node.kind === 'dir' ? Errno.rofs : Errno.notdir;
+  try {
+    const r = lookupAt(s, fd, Rights.pathRemoveDirectory, pathPtr, pathLen, false);
+    const node = r.node;
+    if (node === undefined) return r.errno;
+    if (node.kind !== 'dir') return Errno.notdir;
+    if (r.parent === undefined) {
+      return endsInDotDot(s, pathPtr, pathLen) ? Errno.notempty : Errno.inval;
+    }
+    if (node.mount.readOnly) return Errno.rofs;
+    r.parent.rmdir(r.name as string);
+    return Errno.success;
+  } catch (err) {
+    return errnoOf(err);
+  }
 }
 
 export function path_unlink_file(
@@ -255,11 +388,24 @@ export function path_unlink_file(
   pathPtr: number,
   pathLen: number,
 ): number {
-  const found = lookupAt(s, fd, Rights.pathUnlinkFile, pathPtr, pathLen);
-  if (found.node === undefined) return found.errno;
-  return found.node.kind === 'dir' ? Errno.isdir : Errno.rofs;
+  try {
+    const r = lookupAt(s, fd, Rights.pathUnlinkFile, pathPtr, pathLen, false);
+    const node = r.node;
+    if (node === undefined) return r.errno;
+    if (node.kind === 'dir' || r.parent === undefined) return Errno.isdir;
+    if (node.mount.readOnly) return Errno.rofs;
+    r.parent.unlink(r.name as string);
+    return Errno.success;
+  } catch (err) {
+    return errnoOf(err);
+  }
 }
 
+/**
+ * rename(2): a file replaces a file (`isdir` if the target is a directory), a directory
+ * replaces an empty directory (`notdir` if the target isn't one, `notempty` if it isn't
+ * empty) and can't move into itself (`inval`). Renaming a name onto itself does nothing.
+ */
 export function path_rename(
   s: WasiState,
   fd: number,
@@ -269,29 +415,78 @@ export function path_rename(
   newPtr: number,
   newLen: number,
 ): number {
-  const from = lookupAt(s, fd, Rights.pathRenameSource, oldPtr, oldLen);
-  if (from.node === undefined) return from.errno;
-  const to = lookupAt(s, newFd, Rights.pathRenameTarget, newPtr, newLen);
-  if (to.node === undefined && !(to.errno === Errno.noent && to.parentExists)) return to.errno;
-  return Errno.rofs;
+  try {
+    const from = lookupAt(s, fd, Rights.pathRenameSource, oldPtr, oldLen, false);
+    const src = from.node;
+    if (src === undefined) return from.errno;
+    const to = lookupAt(s, newFd, Rights.pathRenameTarget, newPtr, newLen, false);
+    const dst = to.node;
+    if (dst === undefined && (to.errno !== Errno.noent || to.parent === undefined)) {
+      return to.errno;
+    }
+    const fromDir = from.parent;
+    const toDir = to.parent;
+    // `.`, `..`, or a preopen itself, on either side.
+    if (fromDir === undefined || toDir === undefined) return Errno.busy;
+    const fromName = from.name as string;
+    const toName = to.name as string;
+    if (src.kind === 'dir') {
+      if (dst !== undefined && dst.kind !== 'dir') return Errno.notdir;
+    } else {
+      if (dst !== undefined && dst.kind === 'dir') return Errno.isdir;
+      if (to.slash) return Errno.notdir;
+    }
+    if (fromDir.mount.readOnly || toDir.mount.readOnly) return Errno.rofs;
+    if (fromDir.mount !== toDir.mount) return Errno.xdev;
+    if (fromName === toName && fromDir.contains(toDir) && toDir.contains(fromDir)) {
+      return Errno.success;
+    }
+    if (src.kind === 'dir') {
+      if (src.contains(toDir)) return Errno.inval;
+      if (dst !== undefined && dst.kind === 'dir' && !dst.isEmpty()) return Errno.notempty;
+    }
+    fromDir.rename(fromName, toDir, toName);
+    return Errno.success;
+  } catch (err) {
+    return errnoOf(err);
+  }
 }
 
+/** A hard link: within one mount (`xdev` otherwise), never to a directory (`perm`). */
 export function path_link(
   s: WasiState,
   oldFd: number,
-  _oldFlags: number,
+  oldFlags: number,
   oldPtr: number,
   oldLen: number,
   newFd: number,
   newPtr: number,
   newLen: number,
 ): number {
-  const from = lookupAt(s, oldFd, Rights.pathLinkSource, oldPtr, oldLen);
-  if (from.node === undefined) return from.errno;
-  return createAt(s, newFd, Rights.pathLinkTarget, newPtr, newLen);
+  try {
+    const follow = (oldFlags & LOOKUP_SYMLINK_FOLLOW) !== 0;
+    const from = lookupAt(s, oldFd, Rights.pathLinkSource, oldPtr, oldLen, follow);
+    const src = from.node;
+    if (src === undefined) return from.errno;
+    const to = lookupAt(s, newFd, Rights.pathLinkTarget, newPtr, newLen, false);
+    const errno = newEntry(to);
+    if (errno !== Errno.success) return errno;
+    if (to.slash) return Errno.noent;
+    const toDir = to.parent as VDir;
+    if (src.mount !== toDir.mount) return Errno.xdev;
+    if (src.kind === 'dir') return Errno.perm;
+    toDir.link(src, to.name as string);
+    return Errno.success;
+  } catch (err) {
+    return errnoOf(err);
+  }
 }
 
-/** Note the witx argument order: the link's target text comes first, then fd and new path. */
+/**
+ * Note the witx argument order: the link's target text comes first, then fd and new path. The
+ * target must be UTF-8 like any path; it is stored as given (mounts may refuse some, see
+ * host-dir.ts) and checked when followed.
+ */
 export function path_symlink(
   s: WasiState,
   oldPtr: number,
@@ -300,7 +495,22 @@ export function path_symlink(
   newPtr: number,
   newLen: number,
 ): number {
-  s.mem.refresh();
-  if (!s.mem.ok(oldPtr >>> 0, oldLen >>> 0)) return Errno.fault;
-  return createAt(s, fd, Rights.pathSymlink, newPtr, newLen);
+  const m = s.mem;
+  m.refresh();
+  oldPtr >>>= 0;
+  oldLen >>>= 0;
+  if (!m.ok(oldPtr, oldLen)) return Errno.fault;
+  try {
+    const to = lookupAt(s, fd, Rights.pathSymlink, newPtr, newLen, false);
+    const errno = newEntry(to);
+    if (errno !== Errno.success) return errno;
+    if (to.slash) return Errno.noent;
+    const target = decodePath(s, oldPtr, oldLen);
+    if (typeof target === 'number') return target;
+    if (target === '') return Errno.noent;
+    (to.parent as VDir).symlink(m.u8.slice(oldPtr, oldPtr + oldLen), to.name as string);
+    return Errno.success;
+  } catch (err) {
+    return errnoOf(err);
+  }
 }

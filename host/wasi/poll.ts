@@ -1,7 +1,8 @@
 /**
- * `poll_oneoff`. Every fd here is always ready (stdin is fully buffered, stdout/stderr are
- * memory, tree files are memory), so a call blocks only when all its subscriptions are clocks,
- * and then just until the earliest one fires; that is how libc's `sleep`/`nanosleep` work.
+ * `poll_oneoff`. Every fd here is reported ready at once (stdin is buffered or read with a
+ * blocking call, stdout/stderr are memory or a synchronous sink, files are regular files), so a
+ * call blocks only when all its subscriptions are clocks, and then just until the earliest one
+ * fires; that is how libc's `sleep`/`nanosleep` work.
  *
  * Clock timeouts are measured on the clock they name (realtime or monotonic) and converted to a
  * monotonic deadline for the wait. A relative timeout of 0 or 1 ns fires at once (wasix-libc sends
@@ -19,6 +20,7 @@ import {
   SUBSCRIPTION_SIZE,
 } from './constants.ts';
 import { FdKind, type WasiState } from './state.ts';
+import { errnoOf } from './vfs.ts';
 
 /**
  * For the clock subscription at `sub`: how many ns until it fires (≤ 0: it has fired), or
@@ -97,11 +99,19 @@ export function poll_oneoff(
         error = Errno.badf;
       } else if (type === Eventtype.fdRead) {
         if (e.kind === FdKind.stdin) {
-          nbytes = s.stdin.length - s.stdinPosition;
-          // All of stdin is given up front: the writer has hung up once it is consumed.
-          if (nbytes === 0) flags = EVENTRW_HANGUP;
-        } else if (e.node !== undefined && e.node.kind === 'file') {
-          nbytes = Math.max(0, e.node.data.length - e.position);
+          // A streamed stdin is reported ready with 0 bytes: whether a read would block can't
+          // be known without reading, and the read then simply waits.
+          if (s.stdinSource === undefined) {
+            nbytes = s.stdin.length - s.stdinPosition;
+            // All of stdin is given up front: the writer has hung up once it is consumed.
+            if (nbytes === 0) flags = EVENTRW_HANGUP;
+          }
+        } else if (e.file !== undefined) {
+          try {
+            nbytes = Math.max(0, e.file.size() - e.position);
+          } catch (err) {
+            error = errnoOf(err);
+          }
         }
       } else if (e.kind === FdKind.stdout) {
         nbytes = s.stdout.remaining();

@@ -1,12 +1,12 @@
 /**
- * Per-context state: the fd table, stdio buffers, argv/environ and the exit status. Everything
- * shared between contexts (trees, constants, import signatures) lives elsewhere, so building a
+ * Per-context state: the fd table, stdio, argv/environ and the exit status. Everything shared
+ * between contexts (trees, constants, import signatures) lives elsewhere, so building a
  * context is a handful of small allocations.
  */
 import { Rights, RIGHTS_ALL, RIGHTS_DIR, RIGHTS_STDIN, RIGHTS_STDOUT } from './constants.ts';
 import { GuestMemory } from './memory.ts';
-import { OutputBuffer, type OutputLimitError } from './output.ts';
-import type { ReadOnlyTree, TreeNode } from './tree.ts';
+import type { OutputBuffer, OutputLimitError, StdinSource } from './output.ts';
+import type { DirSnapshot, VDir, VFile } from './vfs.ts';
 
 /** What an fd refers to. */
 export const FdKind = {
@@ -21,9 +21,11 @@ export type FdKind = (typeof FdKind)[keyof typeof FdKind];
 /** One entry in the fd table. */
 export class OpenFd {
   readonly kind: FdKind;
-  /** The tree node for `file`/`dir`; undefined for stdio. */
-  readonly node: TreeNode | undefined;
-  /** Read position of a file, in bytes. Kept below 2^53. */
+  /** The directory of a `dir` fd. */
+  readonly dir: VDir | undefined;
+  /** The open file of a `file` fd. */
+  readonly file: VFile | undefined;
+  /** Read/write position of a file, in bytes. Kept below 2^53. */
   position = 0;
   rightsBase = 0n;
   rightsInheriting = 0n;
@@ -34,16 +36,21 @@ export class OpenFd {
   /** Guest path of a preopen (what `fd_prestat_dir_name` returns); undefined otherwise. */
   readonly preopen: string | undefined;
   preopenBytes: Uint8Array | undefined = undefined;
+  /** The listing `fd_readdir` cookies index into: taken at cookie 0, so entries removed or
+   *  added between calls can't shift the entries not yet returned. */
+  listing: DirSnapshot | undefined = undefined;
 
   constructor(
     kind: FdKind,
-    node: TreeNode | undefined,
+    dir: VDir | undefined,
+    file: VFile | undefined,
     rightsBase: bigint,
     rightsInheriting: bigint,
     preopen?: string,
   ) {
     this.kind = kind;
-    this.node = node;
+    this.dir = dir;
+    this.file = file;
     this.setRights(rightsBase, rightsInheriting);
     this.preopen = preopen;
   }
@@ -60,16 +67,25 @@ export class OpenFd {
   }
 }
 
-/** Upper bound on the fd table, so a guest opening files in a loop gets `mfile`, not host OOM. */
+/** Upper bound on the fd table, so a guest opening files in a loop gets `mfile`, not host OOM
+ *  (or, on a `HostDir`, all of the process's file descriptors). */
 export const MAX_OPEN_FDS = 1024;
+
+/** A mount as the fd table sees it: its root directory. */
+export interface Mountable {
+  readonly root: VDir;
+}
 
 export interface StateOptions {
   args: readonly string[];
   env: Readonly<Record<string, string>> | Uint8Array;
   stdin: Uint8Array;
-  stdoutLimitBytes: number;
-  stderrLimitBytes: number;
-  preopens: readonly { guestPath: string; tree: ReadOnlyTree }[];
+  stdinSource: StdinSource | undefined;
+  stdout: OutputBuffer;
+  stderr: OutputBuffer;
+  /** Bit n set: stdio fd n reports itself as a terminal. */
+  ttyMask: number;
+  preopens: readonly { guestPath: string; tree: Mountable }[];
 }
 
 /** NUL-terminated strings back to back, with each string's start offset. */
@@ -83,8 +99,11 @@ export class WasiState {
   readonly fds: (OpenFd | undefined)[];
   readonly stdin: Uint8Array;
   stdinPosition = 0;
+  /** Set when stdin is streamed; `stdin` is then empty. */
+  readonly stdinSource: StdinSource | undefined;
   readonly stdout: OutputBuffer;
   readonly stderr: OutputBuffer;
+  readonly ttyMask: number;
   readonly args: readonly string[];
   readonly env: Readonly<Record<string, string>> | Uint8Array;
   argsBlock: StringBlock | undefined = undefined;
@@ -101,15 +120,17 @@ export class WasiState {
     this.args = opts.args;
     this.env = opts.env;
     this.stdin = opts.stdin;
-    this.stdout = new OutputBuffer(opts.stdoutLimitBytes);
-    this.stderr = new OutputBuffer(opts.stderrLimitBytes);
+    this.stdinSource = opts.stdinSource;
+    this.stdout = opts.stdout;
+    this.stderr = opts.stderr;
+    this.ttyMask = opts.ttyMask;
     const fds: (OpenFd | undefined)[] = [
-      new OpenFd(FdKind.stdin, undefined, RIGHTS_STDIN, 0n),
-      new OpenFd(FdKind.stdout, undefined, RIGHTS_STDOUT, 0n),
-      new OpenFd(FdKind.stderr, undefined, RIGHTS_STDOUT, 0n),
+      new OpenFd(FdKind.stdin, undefined, undefined, RIGHTS_STDIN, 0n),
+      new OpenFd(FdKind.stdout, undefined, undefined, RIGHTS_STDOUT, 0n),
+      new OpenFd(FdKind.stderr, undefined, undefined, RIGHTS_STDOUT, 0n),
     ];
     for (const p of opts.preopens) {
-      fds.push(new OpenFd(FdKind.dir, p.tree.root, RIGHTS_DIR, RIGHTS_ALL, p.guestPath));
+      fds.push(new OpenFd(FdKind.dir, p.tree.root, undefined, RIGHTS_DIR, RIGHTS_ALL, p.guestPath));
     }
     this.fds = fds;
   }
@@ -124,5 +145,20 @@ export class WasiState {
     const fds = this.fds;
     for (let i = 0; i < fds.length; i++) if (fds[i] === undefined) return i;
     return fds.length < MAX_OPEN_FDS ? fds.length : -1;
+  }
+
+  /** Close every fd, releasing what open files hold (host fds; unlinked in-memory files).
+   *  Errors are ignored: nobody is left to report them to. */
+  closeAll(): void {
+    const fds = this.fds;
+    for (let i = 0; i < fds.length; i++) {
+      const file = fds[i]?.file;
+      fds[i] = undefined;
+      try {
+        file?.close();
+      } catch {
+        // e.g. EIO from close(2) on a host file: the fd is gone either way.
+      }
+    }
   }
 }

@@ -5,7 +5,7 @@
  * `actors/<name>/*.c` for the host (`bench/.build/<name>.cgi`), for the classic-CGI baseline.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -55,10 +55,14 @@ for (const name of readdirSync(actorsDir).sort()) {
 }
 const fixtures = join(root, 'test', 'fixtures', 'actors');
 if (existsSync(fixtures)) {
-  for (const f of readdirSync(fixtures).sort()) {
+  for (const f of readdirSync(fixtures).toSorted()) {
     if (!f.endsWith('.c')) continue;
+    const src = join(fixtures, f);
+    // A fixture may ask for extra flags on its first line: `// build-flags: -mexec-model=reactor`.
+    const first = readFileSync(src, 'utf8').split('\n', 1)[0] ?? '';
+    const extra = first.startsWith('// build-flags:') ? first.slice(15).trim().split(/\s+/) : [];
     const out = join(fixtures, 'dist', f.replace(/\.c$/, '.wasm'));
-    if (build([join(fixtures, f)], out, WASM_FLAGS)) built++;
+    if (build([src], out, [...WASM_FLAGS, ...extra])) built++;
   }
 }
 process.stdout.write(`actors: ${built} module(s) built\n`);

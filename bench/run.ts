@@ -144,22 +144,16 @@ async function startLighttpd(): Promise<{ url?: string; skip?: string }> {
 async function wasiFilesRow(): Promise<
   { weftMs: number; nativeMs: number; ratio: number } | { skipped: string }
 > {
-  const src = join(root, 'bench', 'programs', 'files.c');
+  // The same C source as the test fixture that `npm run build:actors` compiles to Wasm.
+  const src = join(root, 'test', 'fixtures', 'actors', 'files.c');
+  const wasm = join(root, 'test', 'fixtures', 'actors', 'dist', 'files.wasm');
   const build = join(root, 'bench', '.build');
   await mkdir(build, { recursive: true });
-  const wasm = join(build, 'files.wasm');
   const native = join(build, 'files');
-  const cc = spawnSync(process.env['WEFT_CLANG'] ?? 'clang', [
-    '--target=wasm32-wasi',
-    '-Oz',
-    '-Wl,--strip-all',
-    src,
-    '-o',
-    wasm,
-  ]);
   const gcc = spawnSync(process.env['CC'] ?? 'cc', ['-O2', src, '-o', native]);
-  if (cc.status !== 0 || gcc.status !== 0)
-    return { skipped: 'could not compile bench/programs/files.c' };
+  if (gcc.status !== 0 || !existsSync(wasm)) {
+    return { skipped: `could not build ${src} natively and as Wasm` };
+  }
   const time = (cmd: string, args: string[]): number => {
     const runs: number[] = [];
     for (let i = 0; i < 3; i++) {

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { nuid } from '@nats-io/transport-node';
 import { pino, type Logger } from 'pino';
-import { Host, serveModule } from '../host/index.ts';
+import { Host, runCommand, serveModule } from '../host/index.ts';
 import {
   AppStore,
   ArtifactStore,
@@ -42,7 +42,7 @@ Run a lattice
   gateway [--listen ADDR:PORT]
 
 Run one module, no lattice
-  run [--dir HOST[::GUEST]]... [--env K=V]... MODULE.wasm [--] [ARGS...]
+  run [--dir HOST[::GUEST]]... [--env K=V]... [--memory-mib N] MODULE.wasm [--] [ARGS...]
                                     run a WASI command (exit code = the guest's)
   run --serve [--listen ADDR:PORT] [--dir ...] [--env ...] MODULE.wasm
                                     serve a WCGI module over HTTP (default 127.0.0.1:8000)
@@ -393,6 +393,7 @@ interface RunArgs {
   dirs: { host: string; guest: string }[];
   serve: boolean;
   listen: string;
+  memoryMiB: number | undefined;
 }
 
 /**
@@ -407,6 +408,7 @@ function parseRunArgs(argv: string[]): RunArgs {
     dirs: [],
     serve: false,
     listen: '127.0.0.1:8000',
+    memoryMiB: undefined,
   };
   let i = 0;
   const value = (flag: string): string => {
@@ -448,6 +450,16 @@ function parseRunArgs(argv: string[]): RunArgs {
       case '--listen':
         out.listen = v();
         break;
+      case '--memory-mib': {
+        const m = Number(v());
+        if (!Number.isInteger(m) || m < 1 || m > 4096) {
+          throw new UsageError(
+            'weft run: --memory-mib expects a whole number of MiB from 1 to 4096',
+          );
+        }
+        out.memoryMiB = m;
+        break;
+      }
       case '--log-level':
         v();
         break;
@@ -497,6 +509,7 @@ async function main(argv: string[]): Promise<number> {
           env: r.env,
           dirs: r.dirs,
           log,
+          ...(r.memoryMiB === undefined ? {} : { limits: { memoryMiB: r.memoryMiB } }),
         });
         print(`serving ${r.module} at ${server.url}/`);
         const stop = async () => {
@@ -507,8 +520,13 @@ async function main(argv: string[]): Promise<number> {
         process.once('SIGTERM', () => void stop());
         return -1;
       }
-      const { runCommand } = await import('../host/run.ts');
-      return runCommand({ module: r.module, args: r.guestArgs, env: r.env, dirs: r.dirs });
+      return runCommand({
+        module: r.module,
+        args: r.guestArgs,
+        env: r.env,
+        dirs: r.dirs,
+        ...(r.memoryMiB === undefined ? {} : { memoryMiB: r.memoryMiB }),
+      });
     }
     case 'host': {
       const { values } = parse(rest, {

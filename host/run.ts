@@ -9,7 +9,7 @@ import { readFileSync, readSync, writeSync } from 'node:fs';
 import { basename } from 'node:path';
 import { ModuleInvalidError, checkModule } from '../lattice/index.ts';
 import { MEMORY_IMPORT, prepareModule } from './actor/prepare-module.ts';
-import { WasiContext } from './wasi/index.ts';
+import { HostDir, WasiContext } from './wasi/index.ts';
 
 /** Exit code after a trap, like a process killed by SIGABRT. */
 export const TRAP_EXIT_CODE = 134;
@@ -70,21 +70,13 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
   await checkModule(bytes, opts.module);
   const prepared = prepareModule(bytes, opts.memoryMiB ?? 4096, opts.module);
   const module = await WebAssembly.compile(prepared.bytes);
-  if (opts.dirs.length > 0) {
-    throw new ModuleInvalidError('weft run: --dir is not supported yet');
-  }
-  const stdin: Uint8Array[] = [];
-  const source = fdSource(0);
-  for (;;) {
-    const buf = new Uint8Array(65536);
-    const n = source.read(buf);
-    if (n === 0) break;
-    stdin.push(buf.subarray(0, n));
-  }
   const ctx = new WasiContext({
     args: [basename(opts.module), ...opts.args],
     env: opts.env,
-    stdin: Buffer.concat(stdin),
+    stdin: fdSource(0),
+    stdout: fdSink(1),
+    stderr: fdSink(2),
+    preopens: opts.dirs.map((d) => ({ guestPath: d.guest, tree: HostDir.open(d.host) })),
   });
   const imports: WebAssembly.Imports = prepared.memory
     ? {
@@ -93,16 +85,11 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
       }
     : ctx.imports;
   const instance = new WebAssembly.Instance(module, imports);
-  const sink = fdSink(1);
-  const errSink = fdSink(2);
   try {
     return ctx.start(instance);
   } catch (err) {
     const message = `${(err as Error).name}: ${(err as Error).message}`;
     (opts.onTrap ?? ((m: string) => writeSync(2, `weft: guest trapped: ${m}\n`)))(message);
     return TRAP_EXIT_CODE;
-  } finally {
-    sink.write(ctx.stdout());
-    errSink.write(ctx.stderr());
   }
 }

@@ -50,7 +50,7 @@ export async function checkModule(bytes: Uint8Array, source: string): Promise<Mo
   const imports = WebAssembly.Module.imports(mod).map((i) => `${i.module}.${i.name}`);
   if (!exports.includes('_start')) {
     throw new ModuleInvalidError(
-      `${source} has no _start export (it exports: ${exports.join(', ') || 'nothing'}); a WCGI actor must be a WASI command`,
+      `${source} has no _start export (it exports: ${exports.join(', ') || 'nothing'}); weft runs WASI command modules`,
       { details: { source, exports } },
     );
   }

@@ -71,7 +71,9 @@ export interface WasiOptions {
 function ttyMask(tty: boolean | WasiTty | undefined): number {
   if (tty === undefined || tty === false) return 0;
   if (tty === true) return 0b111;
-  return (tty.stdin === true ? 1 : 0) | (tty.stdout === true ? 2 : 0) | (tty.stderr === true ? 4 : 0);
+  return (
+    (tty.stdin === true ? 1 : 0) | (tty.stdout === true ? 2 : 0) | (tty.stderr === true ? 4 : 0)
+  );
 }
 
 function checkSink(name: string, sink: OutputSink | undefined): OutputSink | undefined {
@@ -125,16 +127,18 @@ export class WasiContext {
       }
       const t = p.tree;
       if (!(t instanceof ReadOnlyTree || t instanceof MemoryTree || t instanceof HostDir)) {
-        throw new TypeError(`WASI preopen '${p.guestPath}' is not a ReadOnlyTree, MemoryTree or HostDir`);
+        throw new TypeError(
+          `WASI preopen '${p.guestPath}' is not a ReadOnlyTree, MemoryTree or HostDir`,
+        );
       }
     }
     const stdin = opts.stdin ?? EMPTY_STDIN;
     let source: StdinSource | undefined;
-    if (!(stdin instanceof Uint8Array)) {
-      if (typeof (stdin as Partial<StdinSource>).read !== 'function') {
-        throw new TypeError('WASI stdin must be a Uint8Array or an object with a read(buf) method');
-      }
-      source = stdin;
+    // By shape, not `instanceof`: bytes from another realm are still bytes.
+    if (typeof (stdin as Partial<StdinSource>).read === 'function') {
+      source = stdin as StdinSource;
+    } else if (!ArrayBuffer.isView(stdin)) {
+      throw new TypeError('WASI stdin must be a Uint8Array or an object with a read(buf) method');
     }
     const stdoutSink = checkSink('stdout', opts.stdout);
     const stderrSink = checkSink('stderr', opts.stderr);

@@ -466,6 +466,7 @@ export function fd_filestat_get(s: WasiState, fd: number, retFilestat: number): 
   if (!m.ok(retFilestat, FILESTAT_SIZE)) return Errno.fault;
   let stat: Stat | undefined;
   try {
+    e.dir?.revalidate();
     stat = (e.file ?? e.dir)?.stat();
   } catch (err) {
     return errnoOf(err);
@@ -544,6 +545,7 @@ export function fd_filestat_set_times(
   const [a, m] = requestedTimes(atim, mtim, fstFlags);
   if (a === undefined && m === undefined) return Errno.success;
   try {
+    e.dir?.revalidate();
     target.setTimes(a, m);
   } catch (err) {
     return errnoOf(err);
@@ -616,7 +618,11 @@ export function fd_readdir(
   const start = BigInt.asUintN(64, cookie);
   let listing: DirSnapshot;
   try {
-    listing = start === 0n || e.listing === undefined ? (e.listing = dir.snapshot()) : e.listing;
+    if (start === 0n || e.listing === undefined) {
+      dir.revalidate();
+      e.listing = dir.snapshot();
+    }
+    listing = e.listing;
   } catch (err) {
     return errnoOf(err);
   }

@@ -63,7 +63,8 @@ function failed(errno: number): Resolved {
   return { errno, parent: undefined, name: undefined, node: undefined, slash: false };
 }
 
-/** Walk `path` from `base`; see the security model above. Mounts' exceptions propagate. */
+/** Walk `path` from `base` (revalidated by the caller); see the security model above. Mounts'
+ *  exceptions propagate. */
 function resolve(base: VDir, path: string, follow: boolean): Resolved {
   if (path === '') return failed(Errno.noent);
   if (path.charCodeAt(0) === 0x2f) return failed(Errno.notcapable);
@@ -170,7 +171,9 @@ function lookupAt(
   s.mem.refresh();
   const path = decodePath(s, ptr, len);
   if (typeof path === 'number') return failed(path);
-  return resolve(e.dir as VDir, path, follow);
+  const dir = e.dir as VDir;
+  dir.revalidate();
+  return resolve(dir, path, follow);
 }
 
 /** The path names something new: `exist` if it is there, else whatever is in the way. */
@@ -214,7 +217,9 @@ export function path_open(
   let fileOpened: VFile | undefined;
   let newFd: number;
   try {
-    const r = resolve(dir.dir as VDir, path, !excl && (dirflags & LOOKUP_SYMLINK_FOLLOW) !== 0);
+    const start = dir.dir as VDir;
+    start.revalidate();
+    const r = resolve(start, path, !excl && (dirflags & LOOKUP_SYMLINK_FOLLOW) !== 0);
     const node = r.node;
     if (node === undefined) {
       if (!creat || r.errno !== Errno.noent || r.parent === undefined) return r.errno;

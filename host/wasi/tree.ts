@@ -98,6 +98,7 @@ export class DirNode implements VDir {
   stat(): Stat {
     return plainStat(this.dev, this.ino, Filetype.directory, 0);
   }
+  revalidate(): void {}
   lookup(name: string): VNode | undefined {
     return this.children.get(name);
   }

@@ -10,7 +10,6 @@ import { nuid } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import {
   ErrorCode,
-  HTTP_STATUS_BY_CODE,
   RouteStore,
   WeftError,
   connectLattice,

@@ -31,9 +31,9 @@ afterAll(async () => {
 
 it('serves every request while a new version replaces the old one', async () => {
   const statuses: number[] = [];
-  let stop = false;
+  const loadState = { stop: false };
   const load = (async () => {
-    for (let i = 0; i < 5000 && !stop; i++) {
+    for (let i = 0; i < 5000 && !loadState.stop; i++) {
       const res = await fetch(`${stack.gateway.url}/env/`);
       statuses.push(res.status);
       await res.arrayBuffer();
@@ -48,7 +48,7 @@ it('serves every request while a new version replaces the old one', async () => 
   );
   const during = statuses.length;
   await until(() => statuses.length > during + 20, { name: 'load after update' });
-  stop = true;
+  loadState.stop = true;
   await load;
   expect(statuses.filter((s) => s !== 200)).toEqual([]);
 });

@@ -41,8 +41,9 @@
  * again, so a directory swapped for a symlink within that window would redirect them. (Opens of
  * existing files are checked afterwards, above.) Don't map directories that hostile processes
  * write to. Times are set through a double of seconds (Node.js has no UTIME_OMIT), so to a
- * fraction of a µs. POSIX hosts only: `HostDir.open` refuses Windows, whose paths and links
- * differ.
+ * fraction of a µs on the host; the exact ns asked for is remembered and reported while the
+ * host still holds what was stored (`exactTimes`). POSIX hosts only: `HostDir.open` refuses
+ * Windows, whose paths and links differ.
  */
 import * as fs from 'node:fs';
 import { Errno, Filetype } from './constants.ts';
@@ -85,15 +86,42 @@ function filetypeOf(st: fs.BigIntStats): Filetype {
   return Filetype.unknown; // FIFOs: preview1 has no type for them
 }
 
+/** Times a guest set, to the ns, and what the host stored for them (to the µs, see `seconds`). */
+interface ExactTimes {
+  atimNs: bigint;
+  atimHost: bigint;
+  mtimNs: bigint;
+  mtimHost: bigint;
+}
+
+/**
+ * By `dev:ino`: a stat that still finds the host's stored value reports the guest's exact one,
+ * so a time set reads back as set (as on a host with ns `utimensat`); any later change on the
+ * host shows as it is. Bounded, oldest dropped first.
+ */
+const exactTimes = new Map<string, ExactTimes>();
+const MAX_EXACT_TIMES = 4096;
+
+function rememberTimes(after: fs.BigIntStats, atimNs: bigint, mtimNs: bigint): void {
+  const key = `${after.dev}:${after.ino}`;
+  exactTimes.delete(key);
+  if (exactTimes.size >= MAX_EXACT_TIMES) {
+    const oldest = exactTimes.keys().next();
+    if (oldest.done !== true) exactTimes.delete(oldest.value);
+  }
+  exactTimes.set(key, { atimNs, atimHost: after.atimeNs, mtimNs, mtimHost: after.mtimeNs });
+}
+
 function toStat(st: fs.BigIntStats): Stat {
+  const exact = exactTimes.size === 0 ? undefined : exactTimes.get(`${st.dev}:${st.ino}`);
   return {
     dev: st.dev,
     ino: st.ino,
     filetype: filetypeOf(st),
     nlink: st.nlink,
     size: st.size,
-    atimNs: st.atimeNs,
-    mtimNs: st.mtimeNs,
+    atimNs: exact !== undefined && exact.atimHost === st.atimeNs ? exact.atimNs : st.atimeNs,
+    mtimNs: exact !== undefined && exact.mtimHost === st.mtimeNs ? exact.mtimNs : st.mtimeNs,
     ctimNs: st.ctimeNs,
   };
 }
@@ -183,15 +211,11 @@ class HostNode {
 
   setTimes(atimNs: bigint | undefined, mtimNs: bigint | undefined): void {
     const path = this.path;
-    const st =
-      atimNs === undefined || mtimNs === undefined
-        ? fs.lstatSync(path, { bigint: true })
-        : undefined;
-    fs.lutimesSync(
-      path,
-      seconds(atimNs ?? (st as fs.BigIntStats).atimeNs),
-      seconds(mtimNs ?? (st as fs.BigIntStats).mtimeNs),
-    );
+    const now = toStat(fs.lstatSync(path, { bigint: true }));
+    const atim = atimNs ?? now.atimNs;
+    const mtim = mtimNs ?? now.mtimNs;
+    fs.lutimesSync(path, seconds(atim), seconds(mtim));
+    rememberTimes(fs.lstatSync(path, { bigint: true }), atim, mtim);
   }
 }
 
@@ -397,15 +421,11 @@ class HostFile implements VFile {
   }
 
   setTimes(atimNs: bigint | undefined, mtimNs: bigint | undefined): void {
-    const st =
-      atimNs === undefined || mtimNs === undefined
-        ? fs.fstatSync(this.fd, { bigint: true })
-        : undefined;
-    fs.futimesSync(
-      this.fd,
-      seconds(atimNs ?? (st as fs.BigIntStats).atimeNs),
-      seconds(mtimNs ?? (st as fs.BigIntStats).mtimeNs),
-    );
+    const now = toStat(fs.fstatSync(this.fd, { bigint: true }));
+    const atim = atimNs ?? now.atimNs;
+    const mtim = mtimNs ?? now.mtimNs;
+    fs.futimesSync(this.fd, seconds(atim), seconds(mtim));
+    rememberTimes(fs.fstatSync(this.fd, { bigint: true }), atim, mtim);
   }
 
   sync(dataOnly: boolean): void {

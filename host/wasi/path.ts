@@ -202,6 +202,10 @@ export function path_open(
   retFd >>>= 0;
   if (!m.ok(retFd, 4)) return Errno.fault;
   if ((oflags & ~OFLAGS_ALL) !== 0 || (fdflags & ~FDFLAGS_ALL) !== 0) return Errno.inval;
+  // Truncating at open sets a size through the directory, so it needs the directory's right.
+  if ((oflags & Oflags.trunc) !== 0 && !dir.has(Rights.pathFilestatSetSize)) {
+    return Errno.notcapable;
+  }
   const path = decodePath(s, pathPtr, pathLen);
   if (typeof path === 'number') return path;
   const creat = (oflags & Oflags.creat) !== 0;

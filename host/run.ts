@@ -68,7 +68,7 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
     );
   }
   await checkModule(bytes, opts.module);
-  const prepared = prepareModule(bytes, opts.memoryMiB ?? 4096, opts.module);
+  const prepared = prepareModule(bytes, opts.memoryMiB ?? 4096, opts.module, '--memory-mib');
   const module = await WebAssembly.compile(prepared.bytes);
   const ctx = new WasiContext({
     args: [basename(opts.module), ...opts.args],

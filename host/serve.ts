@@ -55,7 +55,7 @@ export async function serveModule(opts: ServeOptions): Promise<LocalServer> {
   await checkModule(bytes, opts.module);
   const limits: Limits = { ...DEFAULT_LIMITS, ...opts.limits };
   const name = basename(opts.module).replace(/\.wasm$/, '');
-  const prepared = prepareModule(bytes, limits.memoryMiB, opts.module);
+  const prepared = prepareModule(bytes, limits.memoryMiB, opts.module, '--memory-mib');
   const module = await WebAssembly.compile(prepared.bytes);
   const trees = [];
   for (const d of opts.dirs) {

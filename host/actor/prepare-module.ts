@@ -84,6 +84,8 @@ export function prepareModule(
   bytes: Uint8Array,
   memoryMiB: number,
   source: string,
+  /** How the user sets the limit, for the error message. */
+  limitName = 'limits.memoryMiB',
 ): PreparedModule {
   const capPages = Math.floor((memoryMiB * 1024 * 1024) / PAGE_BYTES);
   const sections: Section[] = [];
@@ -110,7 +112,7 @@ export function prepareModule(
     if (flags & 0x01) [max, p] = readLeb(memSection.body, p);
     if (min > capPages) {
       throw new ModuleInvalidError(
-        `${source} needs ${(min * PAGE_BYTES) / 1048576} MiB of memory at start, over its limit of ${memoryMiB} MiB (limits.memoryMiB)`,
+        `${source} needs ${(min * PAGE_BYTES) / 1048576} MiB of memory at start, over its limit of ${memoryMiB} MiB (${limitName})`,
         { details: { source, initialPages: min, limitPages: capPages } },
       );
     }

@@ -17,8 +17,14 @@ function newest(files: string[]): number {
   return Math.max(...files.map((f) => statSync(f).mtimeMs));
 }
 
-function build(sources: string[], out: string, flags: string[], compiler = CLANG): boolean {
-  if (existsSync(out) && statSync(out).mtimeMs >= newest(sources)) return false;
+function build(
+  sources: string[],
+  out: string,
+  flags: string[],
+  compiler = CLANG,
+  headers: string[] = [],
+): boolean {
+  if (existsSync(out) && statSync(out).mtimeMs >= newest([...sources, ...headers])) return false;
   mkdirSync(dirname(out), { recursive: true });
   execFileSync(compiler, [...flags, ...sources, '-o', out], { stdio: 'inherit' });
   return true;
@@ -55,6 +61,10 @@ for (const name of readdirSync(actorsDir).sort()) {
 }
 const fixtures = join(root, 'test', 'fixtures', 'actors');
 if (existsSync(fixtures)) {
+  // A change to a shared header rebuilds every fixture.
+  const headers = readdirSync(fixtures)
+    .filter((f) => f.endsWith('.h'))
+    .map((f) => join(fixtures, f));
   for (const f of readdirSync(fixtures).toSorted()) {
     if (!f.endsWith('.c')) continue;
     const src = join(fixtures, f);
@@ -62,7 +72,7 @@ if (existsSync(fixtures)) {
     const first = readFileSync(src, 'utf8').split('\n', 1)[0] ?? '';
     const extra = first.startsWith('// build-flags:') ? first.slice(15).trim().split(/\s+/) : [];
     const out = join(fixtures, 'dist', f.replace(/\.c$/, '.wasm'));
-    if (build([src], out, [...WASM_FLAGS, ...extra])) built++;
+    if (build([src], out, [...WASM_FLAGS, ...extra], CLANG, headers)) built++;
   }
 }
 process.stdout.write(`actors: ${built} module(s) built\n`);

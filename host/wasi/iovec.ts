@@ -24,7 +24,15 @@ export function iovecTotal(m: GuestMemory, iovs: number, count: number): number 
   return Math.min(total, U32_MAX);
 }
 
-/** Copy `src[pos..]` into the iovecs; returns the bytes copied. */
+/** iovec pointers and lengths, read before anything is copied into guest memory. */
+const iovecScratch = new Uint32Array(MAX_IOVECS * 2);
+
+/**
+ * Copy `src[pos..]` into the iovecs; returns the bytes copied. The whole iovec array is read
+ * first, as readv does: a guest whose buffers overlap its own iovec array would otherwise rewrite
+ * the entries still to come with the bytes being copied, and steer the copy to addresses no one
+ * checked.
+ */
 export function scatter(
   m: GuestMemory,
   iovs: number,
@@ -34,10 +42,15 @@ export function scatter(
 ): number {
   const view = m.view;
   const u8 = m.u8;
+  const n0 = Math.min(count, MAX_IOVECS);
+  for (let i = 0; i < n0; i++) {
+    iovecScratch[2 * i] = view.getUint32(iovs + i * IOVEC_SIZE, true);
+    iovecScratch[2 * i + 1] = view.getUint32(iovs + i * IOVEC_SIZE + 4, true);
+  }
   let copied = 0;
-  for (let i = 0; i < count && pos < src.length; i++) {
-    const ptr = view.getUint32(iovs + i * IOVEC_SIZE, true);
-    const len = view.getUint32(iovs + i * IOVEC_SIZE + 4, true);
+  for (let i = 0; i < n0 && pos < src.length; i++) {
+    const ptr = iovecScratch[2 * i]!;
+    const len = iovecScratch[2 * i + 1]!;
     const n = Math.min(len, src.length - pos, U32_MAX - copied);
     if (n > 0) u8.set(src.subarray(pos, pos + n), ptr);
     pos += n;

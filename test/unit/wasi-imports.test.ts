@@ -231,6 +231,26 @@ describe('guest memory', () => {
   });
 });
 
+describe('overlapping buffers', () => {
+  it('reads the iovec array before copying into buffers that overlap it', () => {
+    // stdin's first 8 bytes, once read into iov[0], would make iov[1] point past memory.
+    const stdin = new Uint8Array(16);
+    new DataView(stdin.buffer).setUint32(0, 0xfffffff0, true);
+    new DataView(stdin.buffer).setUint32(4, 100, true);
+    stdin.set([1, 2, 3, 4], 8);
+    const b = bound({ stdin });
+    const iovs = b.scratch;
+    const dst = b.scratch + 64;
+    b.view().setUint32(iovs, iovs + 8, true); // iov[0] covers iov[1] itself
+    b.view().setUint32(iovs + 4, 8, true);
+    b.view().setUint32(iovs + 8, dst, true); // iov[1]: 4 bytes at dst
+    b.view().setUint32(iovs + 12, 4, true);
+    expect(b.w['fd_read']!(0, iovs, 2, b.scratch + 128)).toBe(ERRNO.success);
+    expect(b.view().getUint32(b.scratch + 128, true)).toBe(12);
+    expect([...new Uint8Array(b.memory.buffer, dst, 4)]).toEqual([1, 2, 3, 4]);
+  });
+});
+
 describe('args, environ, clocks', () => {
   it('reports sizes including one NUL per string and writes absolute pointers', () => {
     const b = bound({ args: ['prog', 'ü'], env: { K: 'v', EMPTY: '' } });

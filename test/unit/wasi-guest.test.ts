@@ -2,7 +2,6 @@
  * WASI as real guests see it: C programs from test/fixtures/actors/wasi-*.c, built against
  * wasi-libc by `npm run build:actors`, run through WasiContext.
  */
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   OutputLimitError,
@@ -10,20 +9,9 @@ import {
   WasiContext,
   type WasiOptions,
 } from '../../host/wasi/index.ts';
+import { bytes, loadFixture, text } from '../helpers/wasm-fixtures.ts';
 
-const modules = new Map<string, WebAssembly.Module>();
-function load(name: string): WebAssembly.Module {
-  let m = modules.get(name);
-  if (m === undefined) {
-    const url = new URL(`../fixtures/actors/dist/${name}.wasm`, import.meta.url);
-    m = new WebAssembly.Module(readFileSync(url));
-    modules.set(name, m);
-  }
-  return m;
-}
-
-const text = (b: Uint8Array): string => new TextDecoder().decode(b);
-const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
+const load = loadFixture;
 
 interface Run {
   code: number;

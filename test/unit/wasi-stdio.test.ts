@@ -22,20 +22,9 @@ import {
   type StdinSource,
   type WasiOptions,
 } from '../../host/wasi/index.ts';
+import { bytes, loadFixture, text } from '../helpers/wasm-fixtures.ts';
 
-const modules = new Map<string, WebAssembly.Module>();
-function load(name: string): WebAssembly.Module {
-  let m = modules.get(name);
-  if (m === undefined) {
-    const url = new URL(`../fixtures/actors/dist/${name}.wasm`, import.meta.url);
-    m = new WebAssembly.Module(readFileSync(url));
-    modules.set(name, m);
-  }
-  return m;
-}
-
-const text = (b: Uint8Array): string => new TextDecoder().decode(b);
-const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
+const load = loadFixture;
 
 function run(name: string, args: string[], opts: Partial<WasiOptions> = {}): number {
   const ctx = new WasiContext({ args: [name, ...args], env: {}, ...opts });

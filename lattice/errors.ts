@@ -26,6 +26,12 @@ export const ErrorCode = {
   LatticeUnavailable: 'WEFT_ERR_LATTICE_UNAVAILABLE',
   Stream: 'WEFT_ERR_STREAM',
   Protocol: 'WEFT_ERR_PROTOCOL',
+  /** A proxy actor answered with bytes that are not a valid HTTP/1.1 response. */
+  BadProxyResponse: 'WEFT_ERR_BAD_PROXY_RESPONSE',
+  /** A proxy instance crashed or closed the connection before its response was complete. */
+  InstanceCrashed: 'WEFT_ERR_INSTANCE_CRASHED',
+  /** No instance of a proxy actor is listening yet (starting, restarting, or failing to start). */
+  ActorNotReady: 'WEFT_ERR_ACTOR_NOT_READY',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -52,6 +58,9 @@ export const HTTP_STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = Object.f
   WEFT_ERR_LATTICE_UNAVAILABLE: 503,
   WEFT_ERR_STREAM: 502,
   WEFT_ERR_PROTOCOL: 502,
+  WEFT_ERR_BAD_PROXY_RESPONSE: 502,
+  WEFT_ERR_INSTANCE_CRASHED: 502,
+  WEFT_ERR_ACTOR_NOT_READY: 503,
 });
 
 const KNOWN_CODES = new Set<string>(Object.values(ErrorCode));

@@ -197,17 +197,20 @@ function hasMemoryImport(body: Uint8Array): boolean {
   return found;
 }
 
-/** Call `fn` with the kind of each import in an import section. */
-function forEachImport(body: Uint8Array, fn: (kind: number) => void): void {
+/** Call `fn` with the kind, start and end of each import in an import section. */
+function forEachImport(
+  body: Uint8Array,
+  fn: (kind: number, start: number, end: number) => void,
+): void {
   let [n, p] = readLeb(body, 0);
   while (n-- > 0) {
+    const start = p;
     let len: number;
     [len, p] = readLeb(body, p);
     p += len;
     [len, p] = readLeb(body, p);
     p += len;
     const kind = body[p++]!;
-    fn(kind);
     switch (kind) {
       case 0x00: // func: type index
         [, p] = readLeb(body, p);
@@ -236,6 +239,7 @@ function forEachImport(body: Uint8Array, fn: (kind: number) => void): void {
       default:
         throw new ModuleInvalidError(`malformed import section: unknown import kind ${kind}`);
     }
+    fn(kind, start, p);
   }
 }
 
@@ -328,4 +332,134 @@ function importedGlobals(body: Uint8Array): number {
     if (kind === KIND_GLOBAL) count++;
   });
   return count;
+}
+
+/** A module made ready for the WASIX runtime: its memory imported, shared, capped. */
+export interface SharedMemoryModule {
+  bytes: Uint8Array;
+  /** Pages of the shared memory to create for its memory import. */
+  memory: { initial: number; maximum: number };
+}
+
+/**
+ * Rewrite `bytes` so that its one memory is an imported shared memory capped at `memoryMiB`:
+ * guest threads and the kernel thread of a WASIX instance all work on that one memory. A module
+ * that already imports its memory (wasix-libc's `env.memory`) keeps its import, made shared if it
+ * was not; a module that defines its memory gets the import `weft.memory` in its place
+ * (instructions work the same on a shared memory). Refused: several memories, 64-bit memories,
+ * an initial size over the cap.
+ */
+export function prepareSharedMemoryModule(
+  bytes: Uint8Array,
+  memoryMiB: number,
+  source: string,
+  limitName = 'limits.memoryMiB',
+): SharedMemoryModule {
+  const capPages = Math.floor((memoryMiB * 1024 * 1024) / PAGE_BYTES);
+  const sections: Section[] = [];
+  let pos = 8;
+  while (pos < bytes.length) {
+    const id = bytes[pos]!;
+    const [size, start] = readLeb(bytes, pos + 1);
+    sections.push({ id, body: bytes.subarray(start, start + size) });
+    pos = start + size;
+  }
+  const check = (flags: number, min: number, max: number | undefined): number => {
+    if (flags & 0x04) throw new ModuleInvalidError(`${source}: 64-bit memories are not supported`);
+    if (min > capPages) {
+      throw new ModuleInvalidError(
+        `${source} needs ${(min * PAGE_BYTES) / 1048576} MiB of memory at start, over its limit of ${memoryMiB} MiB (${limitName})`,
+        { details: { source, initialPages: min, limitPages: capPages } },
+      );
+    }
+    return Math.min(max ?? 65536, capPages);
+  };
+  const limitsBytes = (min: number, max: number): number[] => [0x03, ...leb(min), ...leb(max)];
+
+  let memory: { initial: number; maximum: number } | undefined;
+  let memoriesSeen = 0;
+  const out: number[] = [...bytes.subarray(0, 8)];
+  const emit = (id: number, body: ArrayLike<number>): void => {
+    out.push(id, ...leb(body.length));
+    for (let i = 0; i < body.length; i++) out.push(body[i]!);
+  };
+  const memSection = sections.find((s) => s.id === MEMORY_SECTION);
+  let defined: { min: number; max: number } | undefined;
+  if (memSection) {
+    let [count, p] = readLeb(memSection.body, 0);
+    memoriesSeen += count;
+    if (count === 1) {
+      const flags = memSection.body[p++]!;
+      let min: number;
+      let max: number | undefined;
+      [min, p] = readLeb(memSection.body, p);
+      if (flags & 0x01) [max, p] = readLeb(memSection.body, p);
+      defined = { min, max: check(flags, min, max) };
+    }
+  }
+  const importSection = sections.find((s) => s.id === IMPORT_SECTION);
+  let rewrittenImports: number[] | undefined;
+  if (importSection) {
+    const body = importSection.body;
+    const [count] = readLeb(body, 0);
+    const entries: number[] = [];
+    forEachImport(body, (kind, start, end) => {
+      if (kind !== KIND_MEMORY) {
+        entries.push(...body.subarray(start, end));
+        return;
+      }
+      memoriesSeen++;
+      // The limits are the entry's tail: flags, min[, max].
+      let p = start;
+      let len: number;
+      [len, p] = readLeb(body, p);
+      p += len;
+      [len, p] = readLeb(body, p);
+      p += len + 1;
+      const headEnd = p;
+      const flags = body[p++]!;
+      let min: number;
+      let max: number | undefined;
+      [min, p] = readLeb(body, p);
+      if (flags & 0x01) [max, p] = readLeb(body, p);
+      const capped = check(flags, min, max);
+      memory = { initial: min, maximum: Math.max(min, capped) };
+      entries.push(...body.subarray(start, headEnd), ...limitsBytes(min, memory.maximum));
+    });
+    rewrittenImports = [...leb(count), ...entries];
+  }
+  if (memoriesSeen !== 1) {
+    throw new ModuleInvalidError(
+      `${source}: a WASIX module needs exactly one memory, it has ${memoriesSeen}`,
+    );
+  }
+  const weftImport = defined
+    ? [
+        ...name(MEMORY_IMPORT.module),
+        ...name(MEMORY_IMPORT.name),
+        KIND_MEMORY,
+        ...limitsBytes(defined.min, Math.max(defined.min, defined.max)),
+      ]
+    : [];
+  if (defined) memory = { initial: defined.min, maximum: Math.max(defined.min, defined.max) };
+  let importEmitted = false;
+  for (const s of sections) {
+    if (defined && !importEmitted && s.id !== 0 && s.id > IMPORT_SECTION) {
+      emit(IMPORT_SECTION, [...leb(1), ...weftImport]);
+      importEmitted = true;
+    }
+    if (s.id === IMPORT_SECTION) {
+      const body = rewrittenImports!;
+      if (defined) {
+        const [n, rest] = readLeb(Uint8Array.from(body), 0);
+        emit(IMPORT_SECTION, [...leb(n + 1), ...body.slice(rest), ...weftImport]);
+      } else emit(IMPORT_SECTION, body);
+      importEmitted = true;
+    } else if (s.id === MEMORY_SECTION) {
+      // Replaced by the import.
+    } else {
+      emit(s.id, s.body);
+    }
+  }
+  return { bytes: new Uint8Array(out), memory: memory! };
 }

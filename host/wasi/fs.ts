@@ -294,6 +294,7 @@ export function fd_tell(s: WasiState, fd: number, retOffset: number): number {
 function release(e: OpenFd): number {
   try {
     e.file?.close();
+    if (e.obj !== undefined && --e.obj.refs === 0) e.obj.close();
   } catch (err) {
     return errnoOf(err);
   }
@@ -385,6 +386,7 @@ function stdioFiletype(s: WasiState, e: OpenFd): Filetype {
 }
 
 function filetypeOf(s: WasiState, e: OpenFd): Filetype {
+  if (e.obj !== undefined) return e.obj.filetype as Filetype;
   if (e.dir !== undefined) return Filetype.directory;
   if (e.file !== undefined) return Filetype.regularFile;
   return stdioFiletype(s, e);

@@ -15,8 +15,21 @@ export const FdKind = {
   stderr: 2,
   file: 3,
   dir: 4,
+  /** A socket, pipe, event counter or epoll set of a WASIX kernel (`obj`). */
+  object: 5,
 } as const;
 export type FdKind = (typeof FdKind)[keyof typeof FdKind];
+
+/**
+ * Something other than a file that an fd can refer to (a WASIX kernel's sockets, pipes, event
+ * counters, epoll sets). Several fds may share one (`fd_dup`): `refs` counts them, and `close()`
+ * runs when the last is closed.
+ */
+export interface FdObject {
+  readonly filetype: number;
+  refs: number;
+  close(): void;
+}
 
 /** One entry in the fd table. */
 export class OpenFd {
@@ -39,6 +52,10 @@ export class OpenFd {
   /** The listing `fd_readdir` cookies index into: taken at cookie 0, so entries removed or
    *  added between calls can't shift the entries not yet returned. */
   listing: DirSnapshot | undefined = undefined;
+  /** The object of an `object` fd. */
+  obj: FdObject | undefined = undefined;
+  /** WASIX `fdflagsext` (bit 0: close-on-exec); recorded, since nothing here executes. */
+  fdflagsExt = 0;
 
   constructor(
     kind: FdKind,
@@ -152,10 +169,11 @@ export class WasiState {
   closeAll(): void {
     const fds = this.fds;
     for (let i = 0; i < fds.length; i++) {
-      const file = fds[i]?.file;
+      const e = fds[i];
       fds[i] = undefined;
       try {
-        file?.close();
+        e?.file?.close();
+        if (e?.obj !== undefined && --e.obj.refs === 0) e.obj.close();
       } catch {
         // e.g. EIO from close(2) on a host file: the fd is gone either way.
       }

@@ -1,0 +1,348 @@
+/**
+ * The kernel thread of one WASIX instance: creates its shared memory and kernel, starts the
+ * guest's main thread (and the threads it spawns, up to a cap), and forwards the host's HTTP
+ * requests to the guest's listener over keep-alive connections. It never runs guest code, so
+ * it stays responsive however the guest behaves; the host ends the instance by terminating this
+ * worker, which ends every guest thread with it.
+ */
+import { createServer, type Socket as NetSocket } from 'node:net';
+import { parentPort, Worker, workerData } from 'node:worker_threads';
+import {
+  ErrorCode,
+  WeftError,
+  type HeaderPair,
+  type HttpRequestHead,
+} from '../../lattice/index.ts';
+import { ResponseParser, serializeRequest } from '../proxy/http1.ts';
+import { ReadOnlyTree } from '../wasi/index.ts';
+import { ChannelServer, newChannel } from './channel.ts';
+import { Kernel } from './kernel.ts';
+import { LOOPBACK4, type StreamEnd } from './net.ts';
+import {
+  callNames,
+  type FromKernel,
+  type GuestThreadData,
+  type GuestThreadMsg,
+  type KernelData,
+  type ToKernel,
+} from './protocol.ts';
+
+const data = workerData as KernelData;
+const GUEST_WORKER = new URL('./guest-worker.ts', import.meta.url);
+/** Log lines are cut here. */
+const MAX_LOG_LINE = 8 * 1024;
+
+function post(msg: FromKernel, transfer?: ArrayBuffer[]): void {
+  parentPort!.postMessage(msg, transfer ?? []);
+}
+
+const memory = new WebAssembly.Memory({
+  initial: data.memory.initial,
+  maximum: data.memory.maximum,
+  shared: true,
+});
+
+/** Cuts guest output into log lines. */
+function lineSink(stream: 'stdout' | 'stderr'): { write(bytes: Uint8Array): void } {
+  let pending = '';
+  const decoder = new TextDecoder();
+  return {
+    write(bytes) {
+      pending += decoder.decode(bytes.slice(), { stream: true });
+      let nl: number;
+      while ((nl = pending.indexOf('\n')) >= 0) {
+        post({ type: 'log', stream, text: pending.slice(0, Math.min(nl, MAX_LOG_LINE)) });
+        pending = pending.slice(nl + 1);
+      }
+      if (pending.length > MAX_LOG_LINE) {
+        post({ type: 'log', stream, text: pending.slice(0, MAX_LOG_LINE) });
+        pending = '';
+      }
+    },
+  };
+}
+
+// ---- threads -----------------------------------------------------------------------------
+
+const names = callNames(data.module);
+const threads = new Map<number, { worker: Worker; server: ChannelServer; ended: Promise<void> }>();
+let nextTid = 1;
+let exited = false;
+let cappedReported = false;
+
+function finish(msg: FromKernel): void {
+  if (exited) return;
+  exited = true;
+  for (const t of threads.values()) {
+    t.server.stop();
+    void t.worker.terminate();
+  }
+  kernel.shutdown();
+  post(msg);
+}
+
+function startThread(kind: 'main' | 'thread', startArg: number): number | undefined {
+  if (exited) return undefined;
+  if (kind === 'thread' && threads.size >= data.maxThreads) {
+    if (!cappedReported) {
+      cappedReported = true;
+      post({ type: 'threads-capped', max: data.maxThreads });
+    }
+    return undefined;
+  }
+  const tid = nextTid++;
+  const channel = newChannel();
+  const server = new ChannelServer(channel, (fn, args) => {
+    const name = names[fn];
+    return name === undefined ? 52 : kernel.call(name, args);
+  });
+  const gd: GuestThreadData = { kind, module: data.module, memory, channel, tid, startArg };
+  const worker = new Worker(GUEST_WORKER, { workerData: gd });
+  let resolveEnded!: () => void;
+  const ended = new Promise<void>((r) => (resolveEnded = r));
+  threads.set(tid, { worker, server, ended });
+  worker.on('message', (m: GuestThreadMsg) => {
+    if (m.type === 'trap') finish({ type: 'crash', message: m.message });
+    else if (m.type === 'main-returned') finish({ type: 'exit', code: 0 });
+  });
+  worker.on('error', (err) => finish({ type: 'crash', message: String(err) }));
+  worker.on('exit', () => {
+    server.stop();
+    threads.delete(tid);
+    resolveEnded();
+  });
+  return tid;
+}
+
+// ---- the kernel ----------------------------------------------------------------------------
+
+const preopens = data.trees.map((t) => ({
+  guestPath: t.guest,
+  tree: ReadOnlyTree.fromEntries(t.entries),
+}));
+
+const kernel = new Kernel({
+  memory,
+  args: data.args,
+  env: data.env,
+  preopens,
+  stdout: lineSink('stdout'),
+  stderr: lineSink('stderr'),
+  listenPorts: new Set(data.listenPorts),
+  pid: data.pid,
+  onListen(port) {
+    post({ type: 'listening', port });
+    if (port === data.servePort) pump();
+  },
+  onDenied(port) {
+    post({ type: 'denied', port });
+  },
+  spawnThread: (startArg) => startThread('thread', startArg),
+  joinThread: (tid) => threads.get(tid)?.ended ?? Promise.resolve(),
+  exit: (code) => finish({ type: 'exit', code }),
+});
+
+// ---- forwarding ----------------------------------------------------------------------------
+
+interface Conn {
+  end: StreamEnd;
+  parser: ResponseParser | undefined;
+  request: Pending | undefined;
+  dead: boolean;
+}
+
+interface Pending {
+  id: number;
+  bytes: Uint8Array;
+  method: string;
+  conn: Conn | undefined;
+}
+
+const idle: Conn[] = [];
+const queue: Pending[] = [];
+const byId = new Map<number, Pending>();
+let open = 0;
+
+function fail(p: Pending, err: WeftError): void {
+  byId.delete(p.id);
+  post({ type: 'failure', id: p.id, code: err.code, message: err.message, details: err.details });
+}
+
+function drop(c: Conn): void {
+  if (c.dead) return;
+  c.dead = true;
+  open--;
+  const i = idle.indexOf(c);
+  if (i >= 0) idle.splice(i, 1);
+  c.end.close();
+  pump();
+}
+
+function openConn(): Conn | undefined {
+  const end = kernel.connect(data.servePort);
+  if (end === undefined) return undefined;
+  const c: Conn = { end, parser: undefined, request: undefined, dead: false };
+  open++;
+  end.sink = {
+    data(bytes) {
+      const p = c.request;
+      if (p === undefined || c.parser === undefined) {
+        // Bytes with no request outstanding: the connection can't be trusted with the next one.
+        drop(c);
+        return;
+      }
+      try {
+        if (!c.parser.push(bytes)) return;
+        complete(c, p);
+      } catch (err) {
+        c.request = undefined;
+        drop(c);
+        fail(p, asWeftError(err));
+      }
+    },
+    end(reset) {
+      const p = c.request;
+      c.request = undefined;
+      if (p !== undefined && c.parser !== undefined) {
+        try {
+          c.parser.end();
+          if (!reset) {
+            complete(c, p, true);
+            return;
+          }
+          fail(p, new WeftError(ErrorCode.InstanceCrashed, 'the actor reset the connection'));
+        } catch (err) {
+          fail(p, asWeftError(err));
+        }
+      }
+      drop(c);
+    },
+  };
+  return c;
+}
+
+function asWeftError(err: unknown): WeftError {
+  return err instanceof WeftError ? err : new WeftError(ErrorCode.Internal, String(err));
+}
+
+function complete(c: Conn, p: Pending, closing = false): void {
+  const parser = c.parser!;
+  const r = parser.result();
+  c.request = undefined;
+  c.parser = undefined;
+  byId.delete(p.id);
+  const body = r.body;
+  post(
+    { type: 'response', id: p.id, status: r.status, headers: r.headers, body },
+    body.byteOffset === 0 &&
+      body.byteLength === body.buffer.byteLength &&
+      !(body.buffer instanceof SharedArrayBuffer)
+      ? [body.buffer as ArrayBuffer]
+      : [],
+  );
+  if (closing || !r.keepAlive || parser.leftover.length > 0) drop(c);
+  else {
+    idle.push(c);
+    pump();
+  }
+}
+
+function send(c: Conn, p: Pending): void {
+  p.conn = c;
+  c.request = p;
+  c.parser = new ResponseParser({ method: p.method, maxBodyBytes: data.maxResponseBytes });
+  c.end.send(p.bytes);
+}
+
+function pump(): void {
+  while (queue.length > 0) {
+    if (!kernel.listening(data.servePort)) return;
+    let c = idle.pop();
+    if (c === undefined) {
+      if (open >= data.maxConnections) return;
+      c = openConn();
+      if (c === undefined) return;
+    }
+    send(c, queue.shift()!);
+  }
+}
+
+function request(id: number, head: HttpRequestHead, body: Uint8Array, extra: HeaderPair[]): void {
+  let bytes: Uint8Array;
+  try {
+    bytes = serializeRequest(head, body, extra);
+  } catch (err) {
+    post({ type: 'failure', id, code: asWeftError(err).code, message: asWeftError(err).message });
+    return;
+  }
+  const p: Pending = { id, bytes, method: head.method, conn: undefined };
+  byId.set(id, p);
+  queue.push(p);
+  pump();
+}
+
+function cancel(id: number): void {
+  const p = byId.get(id);
+  if (p === undefined) return;
+  byId.delete(id);
+  const qi = queue.indexOf(p);
+  if (qi >= 0) queue.splice(qi, 1);
+  if (p.conn !== undefined && p.conn.request === p) {
+    p.conn.request = undefined;
+    drop(p.conn);
+  }
+}
+
+parentPort!.on('message', (m: ToKernel) => {
+  if (m.type === 'request') request(m.id, m.head, m.body, m.extra);
+  else if (m.type === 'cancel') cancel(m.id);
+});
+
+// ---- `weft run --serve`: real TCP connections relayed to the guest ------------------------
+
+function relay(sock: NetSocket): void {
+  const remote = {
+    ...LOOPBACK4,
+    port: sock.remotePort ?? 0,
+  };
+  const end = kernel.connect(data.servePort, remote);
+  if (end === undefined) {
+    sock.destroy();
+    return;
+  }
+  end.sink = {
+    data: (bytes) => {
+      if (!sock.write(bytes)) {
+        // The kernel queues nothing for a JS sink; TCP's own buffer absorbs the rest.
+      }
+    },
+    end: (reset) => (reset ? sock.destroy() : sock.end()),
+  };
+  const guestEnd = end.peer!;
+  guestEnd.onDrain = () => {
+    if (sock.isPaused() && guestEnd.rxBytes < 1024 * 1024) sock.resume();
+  };
+  sock.on('data', (chunk: Buffer) => {
+    end.send(new Uint8Array(chunk));
+    if (guestEnd.rxBytes > 4 * 1024 * 1024) sock.pause();
+  });
+  sock.on('end', () => end.shutdownWrite());
+  sock.on('error', () => end.close());
+  sock.on('close', () => end.close());
+}
+
+if (data.publish !== undefined) {
+  const { host, port } = data.publish;
+  const server = createServer({ noDelay: true }, relay);
+  server.on('error', (err) => post({ type: 'publish-failed', message: err.message }));
+  server.listen(port, host, () => {
+    const a = server.address();
+    post({
+      type: 'published',
+      host,
+      port: typeof a === 'object' && a !== null ? a.port : port,
+    });
+  });
+}
+
+startThread('main', 0);

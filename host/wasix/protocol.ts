@@ -1,0 +1,91 @@
+/** Messages and shared data between the host, an instance's kernel thread and its guest threads. */
+import type { HeaderPair, HttpRequestHead } from '../../lattice/index.ts';
+
+/** Import modules whose functions the WASIX host provides. */
+export const WASIX_MODULES: readonly string[] = [
+  'wasi_snapshot_preview1',
+  'wasi_unstable',
+  'wasix_32v1',
+  'wasi',
+];
+
+/**
+ * Call numbers on a channel: the module's function imports from the WASIX modules, sorted and
+ * without repeats. Both ends compute it from the same module.
+ */
+export function callNames(module: WebAssembly.Module): string[] {
+  const names = new Set<string>();
+  for (const i of WebAssembly.Module.imports(module)) {
+    if (i.kind === 'function' && WASIX_MODULES.includes(i.module)) names.add(i.name);
+  }
+  // proc_exit is how a thread tells the kernel the process ends, imported or not.
+  names.add('proc_exit');
+  return [...names].sort();
+}
+
+/** `workerData` of a guest thread. */
+export interface GuestThreadData {
+  kind: 'main' | 'thread';
+  module: WebAssembly.Module;
+  memory: WebAssembly.Memory;
+  channel: SharedArrayBuffer;
+  tid: number;
+  startArg: number;
+}
+
+export type GuestThreadMsg =
+  { type: 'main-returned' } | { type: 'thread-ended' } | { type: 'trap'; message: string };
+
+/** `workerData` of an instance's kernel thread. */
+export interface KernelData {
+  module: WebAssembly.Module;
+  /** Limits of the shared memory to create for the module's memory import (pages). */
+  memory: { initial: number; maximum: number };
+  args: string[];
+  env: Record<string, string>;
+  trees: {
+    guest: string;
+    entries: ({ path: string; data: Uint8Array } | { path: string; dir: true })[];
+  }[];
+  listenPorts: number[];
+  /** The port requests are forwarded to; the instance is ready once it listens there. */
+  servePort: number;
+  pid: number;
+  maxThreads: number;
+  /** Largest response body accepted from the guest, in bytes. */
+  maxResponseBytes: number;
+  /** Connections the forwarder keeps open to the guest at most. */
+  maxConnections: number;
+  /** Also accept real TCP connections here and relay them to `servePort` (`weft run --serve`). */
+  publish?: { host: string; port: number };
+}
+
+/** Host → kernel. */
+export type ToKernel =
+  | { type: 'request'; id: number; head: HttpRequestHead; body: Uint8Array; extra: HeaderPair[] }
+  | { type: 'cancel'; id: number };
+
+/** Kernel → host. */
+export type FromKernel =
+  | { type: 'listening'; port: number }
+  | { type: 'published'; host: string; port: number }
+  | { type: 'publish-failed'; message: string }
+  | { type: 'denied'; port: number }
+  | { type: 'log'; stream: 'stdout' | 'stderr'; text: string }
+  | { type: 'threads-capped'; max: number }
+  | {
+      type: 'response';
+      id: number;
+      status: number;
+      headers: HeaderPair[];
+      body: Uint8Array;
+    }
+  | {
+      type: 'failure';
+      id: number;
+      code: string;
+      message: string;
+      details?: Record<string, unknown> | undefined;
+    }
+  | { type: 'exit'; code: number }
+  | { type: 'crash'; message: string };

@@ -27,7 +27,8 @@ import {
   type LatticeClient,
   type ResolvedActor,
 } from '../lattice/index.ts';
-import { prepareModule } from './actor/prepare-module.ts';
+import { prepareModule, prepareSharedMemoryModule } from './actor/prepare-module.ts';
+import { ProxyActor, type SharedModule } from './actor/proxy-actor.ts';
 import { WcgiActor, type LoadedModule, type LoadedTree } from './actor/wcgi-actor.ts';
 import { WorkerPool } from './actor/worker-pool.ts';
 
@@ -53,8 +54,19 @@ interface Running {
   fingerprint: string;
   state: 'starting' | 'running' | 'failed';
   error?: string;
-  actor?: WcgiActor;
+  actor?: WcgiActor | ProxyActor;
   subs: Subscription[];
+}
+
+/** The status line of an actor, if something is wrong with it. */
+function errorOf(r: Running): { error?: string } {
+  const error = r.error ?? (r.actor instanceof ProxyActor ? r.actor.problem : undefined);
+  return error === undefined ? {} : { error };
+}
+
+/** Keys of the modules and trees an actor holds in caches. */
+function cacheKeys(actor: WcgiActor | ProxyActor): string[] {
+  return [actor.module.key, ...actor.trees.map((t) => t.key)];
 }
 
 export function newHostId(): string {
@@ -78,6 +90,7 @@ export class Host {
   readonly #running = new Map<string, Running>();
   /** Compiled modules by digest and memory cap: compile each once. */
   readonly #compiled = new Map<string, Promise<LoadedModule>>();
+  readonly #compiledShared = new Map<string, Promise<SharedModule>>();
   /** Serializes reconciles so that two quick deploys apply in order. */
   #reconciling: Promise<void> = Promise.resolve();
 
@@ -141,7 +154,8 @@ export class Host {
         module: r.spec.module,
         mode: r.spec.mode,
         state: r.state,
-        ...(r.error === undefined ? {} : { error: r.error }),
+        ...errorOf(r),
+        ...(r.actor instanceof ProxyActor ? { instances: r.actor.instances } : {}),
         invocations: r.actor?.stats.invocations ?? 0,
         errors: r.actor?.stats.errors ?? 0,
         inFlight: r.actor?.stats.inFlight ?? 0,
@@ -198,15 +212,8 @@ export class Host {
       subs: [],
     };
     const log = this.#log.child({ actor: spec.name, app });
-    if (spec.mode !== 'wcgi') {
-      r.state = 'failed';
-      r.error = `mode '${spec.mode}' is not supported by this host yet`;
-      log.error({ err: r.error }, 'actor failed to start');
-      return r;
-    }
     const t0 = performance.now();
     try {
-      const module = await this.#loadModule(spec);
       const trees: LoadedTree[] = [];
       for (const f of spec.files) {
         const bundle = unpack<{ entries: LoadedTree['entries'] }>(
@@ -214,8 +221,18 @@ export class Host {
         );
         trees.push({ key: f.digest, guest: f.guest, entries: bundle.entries });
       }
-      const actor = new WcgiActor({ app, spec, module, trees, pool: this.#pool, log });
-      r.actor = actor;
+      let actor: WcgiActor | ProxyActor;
+      if (spec.mode === 'proxy') {
+        const module = await this.#loadSharedModule(spec);
+        actor = new ProxyActor({ app, spec, module, trees, log });
+        r.actor = actor;
+        // Serving starts only once every instance listens; a failure stops it and says why.
+        await actor.start();
+      } else {
+        const module = await this.#loadModule(spec);
+        actor = new WcgiActor({ app, spec, module, trees, pool: this.#pool, log });
+        r.actor = actor;
+      }
       const s = this.#client.subjects;
       const handler = (body: unknown, msg: Msg) =>
         this.#invoke(actor, body as InvokeRequest, msg.headers?.get(Header.Deadline));
@@ -254,16 +271,16 @@ export class Host {
     while (r.actor && r.actor.stats.inFlight > 0 && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
+    if (r.actor instanceof ProxyActor) await r.actor.stop();
     const inUse = new Set(
-      [...this.#running.values()].flatMap((x) =>
-        x.actor ? [x.actor.module.key, ...x.actor.trees.map((t) => t.key)] : [],
-      ),
+      [...this.#running.values()].flatMap((x) => (x.actor ? cacheKeys(x.actor) : [])),
     );
     if (r.actor) {
-      for (const key of [r.actor.module.key, ...r.actor.trees.map((t) => t.key)]) {
+      for (const key of cacheKeys(r.actor)) {
         if (inUse.has(key)) continue;
         this.#pool.forget(key);
         this.#compiled.delete(key);
+        this.#compiledShared.delete(key);
       }
     }
     this.#client.publish(this.#client.subjects.event(EventType.ActorStopped), {
@@ -299,8 +316,28 @@ export class Host {
     return p;
   }
 
+  /** The module with its memory made an imported shared one, for the WASIX runtime. */
+  #loadSharedModule(spec: ResolvedActor): Promise<SharedModule> {
+    const key = `${spec.module}@${spec.limits.memoryMiB}@shared`;
+    let p = this.#compiledShared.get(key);
+    if (!p) {
+      p = (async () => {
+        const bytes = await this.#artifacts.get(spec.module);
+        const prepared = prepareSharedMemoryModule(
+          bytes,
+          spec.limits.memoryMiB,
+          `actor '${spec.name}' (${spec.module})`,
+        );
+        return { key, module: await WebAssembly.compile(prepared.bytes), memory: prepared.memory };
+      })();
+      this.#compiledShared.set(key, p);
+      p.catch(() => this.#compiledShared.delete(key));
+    }
+    return p;
+  }
+
   async #invoke(
-    actor: WcgiActor,
+    actor: WcgiActor | ProxyActor,
     req: InvokeRequest,
     deadlineHeader: string | undefined,
   ): Promise<InvokeReply> {

@@ -66,6 +66,7 @@ export async function serveModule(opts: ServeOptions): Promise<LocalServer> {
     module: 'local',
     moduleRef: opts.module,
     mode: 'wcgi',
+    port: 80,
     instances: 1,
     args: opts.args,
     env: opts.env,

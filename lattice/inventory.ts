@@ -12,6 +12,8 @@ export interface ActorInventory {
   invocations: number;
   errors: number;
   inFlight: number;
+  /** proxy actors: each instance's state (`starting`, `ready`, `restarting`) and restarts. */
+  instances?: { index: number; state: string; pid?: number; restarts: number }[];
 }
 
 export interface HostInventory {

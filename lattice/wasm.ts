@@ -7,10 +7,14 @@ import { ModuleInvalidError } from './errors.ts';
 const MAGIC = [0x00, 0x61, 0x73, 0x6d];
 /** Import modules a WCGI actor may use. */
 export const WASI_MODULES: readonly string[] = ['wasi_snapshot_preview1', 'wasi_unstable'];
+/** Import modules a proxy actor may use besides WASI's: WASIX, and wasi-threads' `thread-spawn`. */
+export const WASIX_MODULES: readonly string[] = ['wasix_32v1', 'wasi'];
 
 export interface ModuleSummary {
   exports: string[];
   imports: string[];
+  /** The module imports WASIX calls (or wasi-threads): it needs the proxy runtime. */
+  wasix: boolean;
 }
 
 function hex(bytes: Uint8Array): string {
@@ -54,8 +58,12 @@ export async function checkModule(bytes: Uint8Array, source: string): Promise<Mo
       { details: { source, exports } },
     );
   }
+  // A memory may come from anywhere (wasix-libc imports `env.memory`): the host creates it.
   const unknown = WebAssembly.Module.imports(mod)
-    .filter((i) => !WASI_MODULES.includes(i.module))
+    .filter(
+      (i) =>
+        i.kind !== 'memory' && !WASI_MODULES.includes(i.module) && !WASIX_MODULES.includes(i.module),
+    )
     .map((i) => `${i.module}.${i.name}`);
   if (unknown.length > 0) {
     throw new ModuleInvalidError(
@@ -63,5 +71,8 @@ export async function checkModule(bytes: Uint8Array, source: string): Promise<Mo
       { details: { source, imports: unknown } },
     );
   }
-  return { exports, imports };
+  const wasix = WebAssembly.Module.imports(mod).some(
+    (i) => WASIX_MODULES.includes(i.module) || i.kind === 'memory',
+  );
+  return { exports, imports, wasix };
 }

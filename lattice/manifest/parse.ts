@@ -24,6 +24,7 @@ interface ActorInput {
   name: string;
   module: string;
   mode?: ActorMode;
+  port?: number;
   instances?: number;
   spread?: { name: string; requirements?: Record<string, string>; weight?: number }[];
   args?: string[];
@@ -82,6 +83,7 @@ function normalizeActor(a: ActorInput): ActorSpec {
     name: a.name,
     module: a.module,
     mode: a.mode ?? 'wcgi',
+    port: a.port ?? 80,
     instances: a.instances ?? 1,
     args: [...(a.args ?? [])],
     env: copy(a.env ?? {}),

@@ -91,6 +91,14 @@ const limits: JsonSchema = {
       description:
         'Invocations waiting for a slot, per host; 0 rejects at once when all slots are busy (503).',
     },
+    startTimeoutMs: positiveInt(
+      'proxy: time an instance has to start listening on its port before it is reported failed and restarted, in milliseconds.',
+      DEFAULT_LIMITS.startTimeoutMs,
+    ),
+    maxThreads: positiveInt(
+      'proxy: threads one instance may run besides its main thread; thread_spawn fails (EAGAIN) past it.',
+      DEFAULT_LIMITS.maxThreads,
+    ),
   },
 };
 
@@ -115,6 +123,14 @@ const actor: JsonSchema = {
       default: ActorMode.Wcgi,
       description:
         'wcgi: an instance per request (CGI over stdin/stdout). proxy: long-lived instances serving HTTP on a WASIX socket.',
+    },
+    port: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 65535,
+      default: 80,
+      description:
+        'proxy: the port the instance listens on, where the host forwards requests (granted to it, and given to it as $PORT).',
     },
     instances: {
       type: 'integer',

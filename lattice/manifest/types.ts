@@ -42,6 +42,9 @@ export interface ActorSpec {
   module: string;
   /** Default `wcgi`. */
   mode: ActorMode;
+  /** proxy: the port the guest listens on and requests are forwarded to (default 80); it is
+   *  granted without being listed in `capabilities.sockets.listen`, and passed as `$PORT`. */
+  port: number;
   /** Placements (integer ≥ 1, default 1): proxy runs this many instances, wcgi this many hosts. */
   instances: number;
   /** Weighted placement over host labels; absent when the manifest gives none (any host). */
@@ -91,6 +94,10 @@ export interface Limits {
   maxConcurrency: number;
   /** Invocations waiting for a slot per host; 0 rejects at once when all slots are busy (503). */
   maxQueue: number;
+  /** proxy: time an instance has to listen on `port` before it counts as failed, in ms. */
+  startTimeoutMs: number;
+  /** proxy: threads an instance may run besides its main thread. */
+  maxThreads: number;
 }
 
 /**
@@ -125,6 +132,8 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxResponseBytes: 32 * 1024 * 1024,
   maxConcurrency: 64,
   maxQueue: 256,
+  startTimeoutMs: 10_000,
+  maxThreads: 64,
 });
 
 /** wasm32 linear memory cannot exceed 65536 pages of 64 KiB = 4 GiB. */

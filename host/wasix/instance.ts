@@ -1,0 +1,202 @@
+/**
+ * One long-lived WASIX instance, seen from the host's main thread: a kernel worker (which runs
+ * the guest's threads) and the requests forwarded to it. It reports when the guest listens on
+ * its port (ready), and ends for good on a crash, an exit, or a start timeout; whoever owns it
+ * starts a new one.
+ */
+import { Worker } from 'node:worker_threads';
+import type { Logger } from 'pino';
+import {
+  ErrorCode,
+  WeftError,
+  type HeaderPair,
+  type HttpRequestHead,
+  type HttpResponseHead,
+} from '../../lattice/index.ts';
+import type { FromKernel, KernelData, ToKernel } from './protocol.ts';
+
+const KERNEL_WORKER = new URL('./kernel-worker.ts', import.meta.url);
+
+export type InstanceState = 'starting' | 'ready' | 'ended';
+
+export interface InstanceOptions extends Omit<KernelData, 'pid'> {
+  startTimeoutMs: number;
+  log: Logger;
+  /** Called once on ready, and once when the instance ends (with why). */
+  onReady(): void;
+  onEnded(reason: string, crashed: boolean): void;
+  /** `publish` only: the real address being served. */
+  onPublished?(host: string, port: number): void;
+}
+
+export interface ForwardResult {
+  head: HttpResponseHead;
+  body: Uint8Array;
+}
+
+interface InFlight {
+  resolve(r: ForwardResult): void;
+  reject(err: WeftError): void;
+  timer: NodeJS.Timeout;
+}
+
+let nextPid = 100;
+
+export class WasixInstance {
+  state: InstanceState = 'starting';
+  readonly pid = nextPid++;
+  inFlight = 0;
+  /** Why the instance ended, or (while starting) the last thing that went wrong. */
+  reason: string | undefined = undefined;
+  readonly #opts: InstanceOptions;
+  readonly #worker: Worker;
+  readonly #pending = new Map<number, InFlight>();
+  #nextId = 1;
+  #startTimer: NodeJS.Timeout | undefined;
+  #lastStderr = '';
+
+  constructor(opts: InstanceOptions) {
+    this.#opts = opts;
+    const { log: _log, onReady: _r, onEnded: _e, onPublished: _p, startTimeoutMs: _t, ...rest } = opts;
+    const data: KernelData = { ...rest, pid: this.pid };
+    this.#worker = new Worker(KERNEL_WORKER, { workerData: data });
+    this.#worker.on('message', (m: FromKernel) => this.#onMessage(m));
+    this.#worker.on('error', (err) => this.#end(`the instance's kernel failed: ${String(err)}`, true));
+    this.#worker.on('exit', () => this.#end('the instance stopped', false));
+    this.#startTimer = setTimeout(() => {
+      if (this.state !== 'starting') return;
+      const why = this.reason === undefined ? '' : ` (${this.reason})`;
+      this.#end(
+        `did not listen on port ${opts.servePort} within ${opts.startTimeoutMs} ms (limits.startTimeoutMs)${why}`,
+        false,
+      );
+    }, opts.startTimeoutMs);
+  }
+
+  #onMessage(m: FromKernel): void {
+    const log = this.#opts.log;
+    switch (m.type) {
+      case 'listening':
+        if (m.port === this.#opts.servePort && this.state === 'starting') {
+          clearTimeout(this.#startTimer);
+          this.state = 'ready';
+          log.info({ pid: this.pid, port: m.port }, 'instance listening');
+          this.#opts.onReady();
+        }
+        return;
+      case 'denied': {
+        const granted = this.#opts.listenPorts.join(', ');
+        this.reason = `listen on port ${m.port} denied: not granted by capabilities.sockets.listen or port (granted: ${granted})`;
+        log.warn({ pid: this.pid, port: m.port }, this.reason);
+        return;
+      }
+      case 'threads-capped':
+        log.warn(
+          { pid: this.pid, maxThreads: m.max },
+          `instance tried to run more than ${m.max} threads (limits.maxThreads); thread spawns now fail with EAGAIN`,
+        );
+        return;
+      case 'log':
+        if (m.stream === 'stderr') this.#lastStderr = m.text;
+        log.info({ pid: this.pid, stream: m.stream, line: m.text }, 'actor output');
+        return;
+      case 'response': {
+        const p = this.#take(m.id);
+        p?.resolve({ head: { status: m.status, headers: m.headers }, body: m.body });
+        return;
+      }
+      case 'failure': {
+        const p = this.#take(m.id);
+        p?.reject(new WeftError(m.code as ErrorCode, m.message, { details: m.details ?? {} }));
+        return;
+      }
+      case 'exit': {
+        const tail = this.#lastStderr ? `; last stderr: ${this.#lastStderr.slice(0, 300)}` : '';
+        this.#end(`exited with code ${m.code}${tail}`, m.code !== 0);
+        return;
+      }
+      case 'crash':
+        this.#end(`crashed: ${m.message}`, true);
+        return;
+      case 'published':
+        this.#opts.onPublished?.(m.host, m.port);
+        return;
+      case 'publish-failed':
+        this.#end(`could not listen on the published address: ${m.message}`, false);
+        return;
+    }
+  }
+
+  #take(id: number): InFlight | undefined {
+    const p = this.#pending.get(id);
+    if (p === undefined) return undefined;
+    this.#pending.delete(id);
+    clearTimeout(p.timer);
+    this.inFlight--;
+    return p;
+  }
+
+  /** Forward one request; rejects with a WeftError (timeout 504, crash 502, bad response 502). */
+  request(
+    head: HttpRequestHead,
+    body: Uint8Array,
+    extra: HeaderPair[],
+    deadline: number,
+    timeoutMs: number,
+  ): Promise<ForwardResult> {
+    if (this.state === 'ended') {
+      return Promise.reject(
+        new WeftError(ErrorCode.InstanceCrashed, `the instance ${this.reason ?? 'ended'}`),
+      );
+    }
+    const id = this.#nextId++;
+    this.inFlight++;
+    return new Promise<ForwardResult>((resolve, reject) => {
+      const timer = setTimeout(
+        () => {
+          if (this.#take(id) === undefined) return;
+          this.#post({ type: 'cancel', id });
+          reject(
+            new WeftError(
+              ErrorCode.Timeout,
+              `the actor did not answer within its timeout of ${timeoutMs} ms`,
+            ),
+          );
+        },
+        Math.max(0, deadline - Date.now()),
+      );
+      this.#pending.set(id, { resolve, reject, timer });
+      this.#post({ type: 'request', id, head, body, extra });
+    });
+  }
+
+  #post(m: ToKernel): void {
+    this.#worker.postMessage(m);
+  }
+
+  #end(reason: string, crashed: boolean): void {
+    if (this.state === 'ended') return;
+    this.state = 'ended';
+    this.reason = reason;
+    clearTimeout(this.#startTimer);
+    for (const [id, p] of this.#pending) {
+      this.#pending.delete(id);
+      clearTimeout(p.timer);
+      this.inFlight--;
+      p.reject(
+        new WeftError(
+          ErrorCode.InstanceCrashed,
+          `the instance ${reason} before answering (the request may have been partly processed)`,
+        ),
+      );
+    }
+    void this.#worker.terminate();
+    this.#opts.onEnded(reason, crashed);
+  }
+
+  /** End the instance now; requests in flight fail. */
+  stop(): Promise<void> {
+    this.#end('was stopped', false);
+    return this.#worker.terminate().then(() => undefined);
+  }
+}

@@ -45,7 +45,8 @@ Run one module, no lattice
   run [--dir HOST[::GUEST]]... [--env K=V]... [--memory-mib N] MODULE.wasm [--] [ARGS...]
                                     run a WASI command (exit code = the guest's)
   run --serve [--listen ADDR:PORT] [--dir ...] [--env ...] MODULE.wasm
-                                    serve a WCGI module over HTTP (default 127.0.0.1:8000)
+                                    serve a WCGI or WASIX proxy module over HTTP
+                                    (default 127.0.0.1:8000; a proxy module's port 80)
 
 Deploy and inspect
   push FILE.wasm [--tag NAME:TAG]   store a module, print its digest

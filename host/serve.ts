@@ -1,8 +1,13 @@
 /**
- * `weft run --serve`: one WCGI module served over HTTP on this machine, no NATS. The quickest
- * way to try a module before deploying it: the same executor as a host (worker threads, a fresh
- * instance state per request, timeouts and limits), the same CGI variables and response rules
- * as the gateway, every path routed to the module (SCRIPT_NAME is empty).
+ * `weft run --serve`: one module served over HTTP on this machine, no NATS. The quickest way to
+ * try a module before deploying it.
+ *
+ * A WCGI module gets the same executor as a host (worker threads, a fresh instance state per
+ * request, timeouts and limits), the same CGI variables and response rules as the gateway, every
+ * path routed to the module (SCRIPT_NAME is empty). A WASIX module (one importing `wasix_32v1`
+ * or wasi-threads) runs as a proxy instance: it listens on its port 80, and every TCP connection
+ * to the address served is relayed to that listener byte for byte, so HTTP is between the client
+ * and the guest alone.
  */
 import { createServer, type Server } from 'node:http';
 import { availableParallelism } from 'node:os';
@@ -26,7 +31,8 @@ import {
   type Limits,
   type ResolvedActor,
 } from '../lattice/index.ts';
-import { prepareModule } from './actor/prepare-module.ts';
+import { prepareModule, prepareSharedMemoryModule } from './actor/prepare-module.ts';
+import { ProxyActor } from './actor/proxy-actor.ts';
 import { WcgiActor } from './actor/wcgi-actor.ts';
 import { WorkerPool } from './actor/worker-pool.ts';
 
@@ -52,9 +58,10 @@ export interface LocalServer {
 /** Load the module, then listen; resolves once listening. Throws WEFT_ERR_MODULE_INVALID. */
 export async function serveModule(opts: ServeOptions): Promise<LocalServer> {
   const bytes = await readFile(opts.module);
-  await checkModule(bytes, opts.module);
+  const summary = await checkModule(bytes, opts.module);
   const limits: Limits = { ...DEFAULT_LIMITS, ...opts.limits };
   const name = basename(opts.module).replace(/\.wasm$/, '');
+  if (summary.wasix) return serveProxy(opts, bytes, limits, name);
   const prepared = prepareModule(bytes, limits.memoryMiB, opts.module, '--memory-mib');
   const module = await WebAssembly.compile(prepared.bytes);
   const trees = [];
@@ -126,5 +133,54 @@ export async function serveModule(opts: ServeOptions): Promise<LocalServer> {
       });
       await pool.close();
     },
+  };
+}
+
+/** The guest's port that `weft run --serve` relays connections to. */
+const GUEST_PORT = 80;
+
+async function serveProxy(
+  opts: ServeOptions,
+  bytes: Uint8Array,
+  limits: Limits,
+  name: string,
+): Promise<LocalServer> {
+  const prepared = prepareSharedMemoryModule(bytes, limits.memoryMiB, opts.module, '--memory-mib');
+  const module = await WebAssembly.compile(prepared.bytes);
+  const trees = [];
+  for (const d of opts.dirs) {
+    trees.push({ key: `dir:${d.host}`, guest: d.guest, entries: await readTreeEntries(d.host) });
+  }
+  const spec: ResolvedActor = {
+    name,
+    module: 'local',
+    moduleRef: opts.module,
+    mode: 'proxy',
+    port: GUEST_PORT,
+    instances: 1,
+    args: opts.args,
+    env: opts.env,
+    files: [],
+    limits,
+    capabilities: {},
+    routes: [],
+  };
+  const log = opts.log.child({ component: 'run', actor: name });
+  const actor = new ProxyActor({
+    app: 'local',
+    spec,
+    module: { key: 'local', module, memory: prepared.memory },
+    trees,
+    log,
+    publish: { host: opts.host, port: opts.port },
+  });
+  let url = '';
+  await actor.start((host, port) => {
+    url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  });
+  log.info({ url, module: opts.module, guestPort: GUEST_PORT }, 'serving');
+  return {
+    url,
+    close: () => actor.stop(),
   };
 }

@@ -80,25 +80,25 @@ export class WasixInstance {
         if (m.port === this.#opts.servePort && this.state === 'starting') {
           clearTimeout(this.#startTimer);
           this.state = 'ready';
-          log.info({ pid: this.pid, port: m.port }, 'instance listening');
+          log.info({ guestPid: this.pid, port: m.port }, 'instance listening');
           this.#opts.onReady();
         }
         return;
       case 'denied': {
         const granted = this.#opts.listenPorts.join(', ');
         this.reason = `listen on port ${m.port} denied: not granted by capabilities.sockets.listen or port (granted: ${granted})`;
-        log.warn({ pid: this.pid, port: m.port }, this.reason);
+        log.warn({ guestPid: this.pid, port: m.port }, this.reason);
         return;
       }
       case 'threads-capped':
         log.warn(
-          { pid: this.pid, maxThreads: m.max },
+          { guestPid: this.pid, maxThreads: m.max },
           `instance tried to run more than ${m.max} threads (limits.maxThreads); thread spawns now fail with EAGAIN`,
         );
         return;
       case 'log':
         if (m.stream === 'stderr') this.#lastStderr = m.text;
-        log.info({ pid: this.pid, stream: m.stream, line: m.text }, 'actor output');
+        log.info({ guestPid: this.pid, stream: m.stream, line: m.text }, 'actor output');
         return;
       case 'response': {
         const p = this.#take(m.id);

@@ -1,5 +1,5 @@
 /**
- * `weft run --serve`: a WCGI module over HTTP on one machine, no NATS.
+ * `weft run --serve`: a WCGI or WASIX proxy module over HTTP on one machine, no NATS.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
@@ -59,4 +59,23 @@ it('answers errors as JSON, like the gateway', async () => {
   const res = await fetch(`${trap}/`);
   expect(res.status).toBe(500);
   expect(((await res.json()) as { code: string }).code).toBe('WEFT_ERR_ACTOR_TRAP');
+});
+
+it('serves a WASIX proxy module: the guest answers real HTTP clients over keep-alive', async () => {
+  const url = await serve([join(ACTORS_DIST, 'httpd.wasm')]);
+  for (let i = 0; i < 5; i++) {
+    const res = await fetch(`${url}/hello?name=p${i}`);
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe(`Hello, p${i}!\n`);
+  }
+  const body = new Uint8Array(1024 * 1024).map((_, i) => i % 253);
+  const echo = await fetch(`${url}/echo`, { method: 'POST', body });
+  expect(Buffer.compare(new Uint8Array(await echo.arrayBuffer()), body)).toBe(0);
+  const stats = (await (await fetch(`${url}/stats`)).json()) as {
+    requests: number;
+    connections: number;
+  };
+  expect(stats.requests).toBe(7);
+  // fetch keeps its connections alive, and the guest sees the same ones again.
+  expect(stats.connections).toBeLessThanOrEqual(2);
 });

@@ -72,6 +72,7 @@ describe('parseManifest: valid manifests', () => {
             name: 'hello',
             module: './hello.wasm',
             mode: 'wcgi',
+            port: 80,
             instances: 1,
             args: [],
             env: {},
@@ -99,6 +100,7 @@ describe('parseManifest: valid manifests', () => {
       name: 'hello',
       module: './hello.wasm',
       mode: 'wcgi',
+      port: 80,
       instances: 2,
       spread: [
         { name: 'east', requirements: { zone: 'east' }, weight: 1 },
@@ -115,6 +117,8 @@ describe('parseManifest: valid manifests', () => {
         maxResponseBytes: DEFAULT_LIMITS.maxResponseBytes,
         maxConcurrency: 8,
         maxQueue: DEFAULT_LIMITS.maxQueue,
+        startTimeoutMs: DEFAULT_LIMITS.startTimeoutMs,
+        maxThreads: DEFAULT_LIMITS.maxThreads,
       },
       capabilities: {
         outboundHttp: ['https://api.example.com', 'http://*.svc.internal:8080'],
@@ -228,7 +232,7 @@ describe('parseManifest: invalid manifests', () => {
     const { lines } = invalid('unknown-field.yaml');
     expect(lines).toEqual([
       "unknown-field.yaml:6:3: metadata.owner: unknown field 'owner' (allowed: name, version, description, labels)",
-      "unknown-field.yaml:12:9: spec.actors[0].limits.timeout: unknown field 'timeout' (allowed: timeoutMs, memoryMiB, maxRequestBytes, maxResponseBytes, maxConcurrency, maxQueue); did you mean 'timeoutMs'?",
+      "unknown-field.yaml:12:9: spec.actors[0].limits.timeout: unknown field 'timeout' (allowed: timeoutMs, memoryMiB, maxRequestBytes, maxResponseBytes, maxConcurrency, maxQueue, startTimeoutMs, maxThreads); did you mean 'timeoutMs'?",
     ]);
   });
 

@@ -1,8 +1,10 @@
 /**
  * Builds every actor from source: `actors/<name>/*.c` → `actors/dist/<name>.wasm`, and each test
  * fixture `test/fixtures/actors/<name>.c` → `test/fixtures/actors/dist/<name>.wasm`, with clang and
- * wasi-libc. A module is rebuilt only when a source is newer than it. `--native` also builds
- * `actors/<name>/*.c` for the host (`bench/.build/<name>.cgi`), for the classic-CGI baseline.
+ * wasi-libc. `actors/include` (the WASIX socket and thread headers) is on every build's include
+ * path. A module is rebuilt only when a source, or a header in `actors/include`, is newer than it.
+ * `--native` also builds `actors/<name>/*.c` for the host (`bench/.build/<name>.cgi`), for the
+ * classic-CGI baseline.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
@@ -11,7 +13,16 @@ import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const CLANG = process.env['WEFT_CLANG'] ?? 'clang';
-const WASM_FLAGS = ['--target=wasm32-wasi', '-Oz', '-Wall', '-Wl,--strip-all'];
+const INCLUDE = join(root, 'actors', 'include');
+const WASM_FLAGS = ['--target=wasm32-wasi', '-Oz', '-Wall', '-Wl,--strip-all', '-I', INCLUDE];
+
+/** The `.h` files directly in dir (none when it does not exist). */
+function headersIn(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.h'))
+    .map((f) => join(dir, f));
+}
 
 function newest(files: string[]): number {
   return Math.max(...files.map((f) => statSync(f).mtimeMs));
@@ -45,26 +56,32 @@ function checkClang(): void {
 checkClang();
 const native = process.argv.includes('--native');
 let built = 0;
+// A change to a shared header rebuilds every module.
+const shared = headersIn(INCLUDE);
 const actorsDir = join(root, 'actors');
 for (const name of readdirSync(actorsDir).sort()) {
   const dir = join(actorsDir, name);
-  if (name === 'dist' || !statSync(dir).isDirectory()) continue;
+  if (name === 'dist' || name === 'include' || !statSync(dir).isDirectory()) continue;
   const sources = readdirSync(dir)
     .filter((f) => f.endsWith('.c'))
     .map((f) => join(dir, f));
   if (sources.length === 0) continue;
-  if (build(sources, join(actorsDir, 'dist', `${name}.wasm`), WASM_FLAGS)) built++;
+  if (build(sources, join(actorsDir, 'dist', `${name}.wasm`), WASM_FLAGS, CLANG, shared)) built++;
   if (native) {
     const cc = process.env['CC'] ?? 'cc';
-    build(sources, join(root, 'bench', '.build', `${name}.cgi`), ['-O2'], cc);
+    build(
+      sources,
+      join(root, 'bench', '.build', `${name}.cgi`),
+      ['-O2', '-I', INCLUDE],
+      cc,
+      shared,
+    );
   }
 }
 const fixtures = join(root, 'test', 'fixtures', 'actors');
 if (existsSync(fixtures)) {
-  // A change to a shared header rebuilds every fixture.
-  const headers = readdirSync(fixtures)
-    .filter((f) => f.endsWith('.h'))
-    .map((f) => join(fixtures, f));
+  // A change to a fixture header rebuilds every fixture.
+  const headers = [...shared, ...headersIn(fixtures)];
   for (const f of readdirSync(fixtures).toSorted()) {
     if (!f.endsWith('.c')) continue;
     const src = join(fixtures, f);

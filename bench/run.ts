@@ -1,8 +1,10 @@
 /**
  * `npm run bench`: side by side in one run, on 127.0.0.1 only, bounded in time.
  *   (a) GET /hello through gateway + NATS + host (WCGI, a fresh instance per request)
- *   (b) a plain node:http hello server
- *   (c) the same hello C program compiled natively under lighttpd's mod_cgi (classic CGI)
+ *   (b) GET /proxy/hello through gateway + NATS + host to a proxy actor: one long-lived WASIX
+ *       instance of actors/httpd serving HTTP on its own socket
+ *   (c) a plain node:http hello server
+ *   (d) the same hello C program compiled natively under lighttpd's mod_cgi (classic CGI)
  * plus instance start (µs, compiled module cached) and deploy → first 200 (ms).
  * Prints a table and writes bench/results/latest.json.
  * Each row is loaded WEFT_BENCH_ROUNDS times (default 5), interleaved, for WEFT_BENCH_SECONDS
@@ -24,6 +26,7 @@ const SECONDS = Number(process.env['WEFT_BENCH_SECONDS'] ?? 5);
 const CONNECTIONS = Number(process.env['WEFT_BENCH_CONNECTIONS'] ?? 50);
 const ROUNDS = Number(process.env['WEFT_BENCH_ROUNDS'] ?? 5);
 const HELLO_WASM = join(root, 'actors', 'dist', 'hello.wasm');
+const HTTPD_WASM = join(root, 'actors', 'dist', 'httpd.wasm');
 const HELLO_CGI = join(root, 'bench', '.build', 'hello.cgi');
 
 interface Row {
@@ -35,6 +38,8 @@ interface Row {
 }
 
 const children: ChildProcess[] = [];
+/** The last lines each started process wrote (stdout and stderr), to show when a row fails. */
+const outputs = new Map<ChildProcess, string[]>();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function log(s: string): void {
@@ -46,10 +51,17 @@ function startProcess(cmd: string, args: string[], ready: RegExp): Promise<RegEx
   return new Promise((res, rej) => {
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(child);
+    const tail: string[] = [];
+    outputs.set(child, tail);
+    const keep = (d: Buffer) => {
+      tail.push(...d.toString().split('\n').filter(Boolean));
+      if (tail.length > 2000) tail.splice(0, tail.length - 1000);
+    };
     let out = '';
     let err = '';
     const timer = setTimeout(() => rej(new Error(`${cmd} did not start: ${err}`)), 20_000);
     child.stdout.on('data', (d: Buffer) => {
+      keep(d);
       out += d.toString();
       const m = out.match(ready);
       if (m) {
@@ -58,7 +70,10 @@ function startProcess(cmd: string, args: string[], ready: RegExp): Promise<RegEx
       }
       if (out.length > 1e6) out = out.slice(-1e5);
     });
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.stderr.on('data', (d: Buffer) => {
+      keep(d);
+      err += d.toString();
+    });
     child.on('exit', (code) => rej(new Error(`${cmd} exited ${code}: ${err}`)));
   });
 }
@@ -204,6 +219,7 @@ async function main(): Promise<void> {
     const lattice = `bench${Date.now().toString(36)}`;
     const g = ['--nats', nats.url, '--lattice', lattice, '--log-level', 'warn'];
     await startProcess(node, [weft, 'host', ...g, '--log-level', 'info'], /"host started"/);
+    const host = children.at(-1)!;
     const gm = await startProcess(
       node,
       [weft, 'gateway', ...g, '--log-level', 'info', '--listen', '127.0.0.1:0'],
@@ -238,13 +254,52 @@ spec:
       await res?.arrayBuffer();
       await sleep(5);
     }
-    await client.close();
     log(`  ${deployMs} ms`);
+
+    // The proxy actor, as a second application in the same lattice, deployed after the deploy
+    // timing above so that figure stays the WCGI hello's alone.
+    const proxyUrl = `${gatewayUrl}/proxy/hello?name=bench`;
+    const proxy: { name: string; url?: string; skip?: string } = { name: 'proxy-lattice' };
+    if (!existsSync(HTTPD_WASM)) {
+      proxy.skip = `no ${HTTPD_WASM} (npm run build:actors)`;
+    } else {
+      log('deploy the proxy actor (httpd.wasm)...');
+      const pfile = join(dir, 'proxy.yaml');
+      const pyaml = `apiVersion: weft/v1
+kind: Application
+metadata: { name: bench-proxy, version: 1.0.0 }
+spec:
+  actors:
+    - name: httpd
+      module: ${HTTPD_WASM}
+      mode: proxy
+      routes: [{ path: /proxy/... }]
+`;
+      await writeFile(pfile, pyaml);
+      const p0 = performance.now();
+      await deployApplication(client, parseManifest(pyaml, pfile), pfile);
+      let last = 'no response';
+      for (let i = 0; i < 2000 && !proxy.url; i++) {
+        const res = await fetch(proxyUrl).catch((e: Error) => e);
+        if (res instanceof Error) {
+          last = res.message;
+        } else {
+          const text = await res.text();
+          if (res.status === 200 && text === 'Hello, bench!\n') proxy.url = proxyUrl;
+          else last = `${res.status} ${text.slice(0, 200)}`;
+        }
+        if (!proxy.url) await sleep(5);
+      }
+      if (proxy.url) log(`  first 200 after ${Math.round(performance.now() - p0)} ms`);
+      else proxy.skip = `no 200 from ${proxyUrl} within 2000 tries; last: ${last}`;
+    }
+    await client.close();
 
     // Start every server first, then run the rows in interleaved rounds and keep each row's
     // median: the machine's noise then falls on all rows alike.
     const targets: { name: string; url?: string; skip?: string }[] = [
       { name: 'wcgi-lattice', url: `${gatewayUrl}/hello?name=bench` },
+      proxy,
     ];
     const nm = await startProcess(
       node,
@@ -268,6 +323,14 @@ spec:
         const r = await load(t.name, t.url);
         samples.set(t.name, [...(samples.get(t.name) ?? []), r]);
       }
+    }
+    // A proxy row that failed or had failures: show what the host said about it.
+    if (proxy.skip || samples.get(proxy.name)?.some((r) => r.note)) {
+      const said = (outputs.get(host) ?? []).filter(
+        (l) => /"actor":"httpd"|"level":(40|50|60)/.test(l) || !l.startsWith('{'),
+      );
+      log(`proxy-lattice: host log (${said.length} lines about httpd, warnings and errors):`);
+      for (const l of said.slice(-40)) log(`  ${l}`);
     }
     for (const t of targets) {
       const runs = samples.get(t.name);
@@ -299,6 +362,8 @@ spec:
       ratios: {
         wcgiVsNodeHttp: ratio(rps('wcgi-lattice'), rps('node-http')),
         wcgiVsClassicCgi: ratio(rps('wcgi-lattice'), rps('classic-cgi-lighttpd')),
+        proxyVsNodeHttp: ratio(rps('proxy-lattice'), rps('node-http')),
+        proxyVsWcgi: ratio(rps('proxy-lattice'), rps('wcgi-lattice')),
       },
       instanceStartUs: startUs,
       wasiFiles,
@@ -321,6 +386,8 @@ spec:
         '',
         `WCGI vs node:http      ${results.ratios.wcgiVsNodeHttp ?? 'n/a'}x   (target >= 0.25)`,
         `WCGI vs classic CGI    ${results.ratios.wcgiVsClassicCgi ?? 'n/a'}x   (target >= 3)`,
+        `proxy vs node:http     ${results.ratios.proxyVsNodeHttp ?? 'n/a'}x   (target >= 0.4)`,
+        `proxy vs WCGI          ${results.ratios.proxyVsWcgi ?? 'n/a'}x`,
         `instance start         ${startUs} µs median   (target <= 100)`,
         `deploy -> first 200    ${deployMs} ms   (target <= 1000)`,
         'skipped' in wasiFiles

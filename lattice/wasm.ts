@@ -62,7 +62,9 @@ export async function checkModule(bytes: Uint8Array, source: string): Promise<Mo
   const unknown = WebAssembly.Module.imports(mod)
     .filter(
       (i) =>
-        i.kind !== 'memory' && !WASI_MODULES.includes(i.module) && !WASIX_MODULES.includes(i.module),
+        i.kind !== 'memory' &&
+        !WASI_MODULES.includes(i.module) &&
+        !WASIX_MODULES.includes(i.module),
     )
     .map((i) => `${i.module}.${i.name}`);
   if (unknown.length > 0) {

@@ -135,7 +135,7 @@ export class ProxyActor {
       log,
       onReady: () => {
         this.#firstOutcome?.(undefined);
-        for (const w of [...this.#waiting]) w();
+        for (const w of this.#waiting) w();
       },
       onEnded: (reason, crashed) => {
         if (slot.instance === inst) slot.instance = undefined;
@@ -171,7 +171,8 @@ export class ProxyActor {
     return bad
       .map((s) => {
         const why = s.instance?.reason;
-        if (s.instance === undefined) return `instance ${s.index} restarting (restart ${s.restarts})`;
+        if (s.instance === undefined)
+          return `instance ${s.index} restarting (restart ${s.restarts})`;
         return `instance ${s.index} starting${why ? `: ${why}` : ''}`;
       })
       .join('; ');
@@ -254,7 +255,10 @@ export class ProxyActor {
     } catch (err) {
       this.stats.errors++;
       if (err instanceof WeftError && err.code !== ErrorCode.Timeout) {
-        this.#log.warn({ invocationId, code: err.code, reason: err.message }, 'proxy request failed');
+        this.#log.warn(
+          { invocationId, code: err.code, reason: err.message },
+          'proxy request failed',
+        );
       }
       throw err;
     } finally {
@@ -264,7 +268,7 @@ export class ProxyActor {
 
   async stop(): Promise<void> {
     this.#stopped = true;
-    for (const w of [...this.#waiting]) w();
+    for (const w of this.#waiting) w();
     const stops: Promise<void>[] = [];
     for (const s of this.#slots) {
       if (s.timer !== undefined) clearTimeout(s.timer);

@@ -20,6 +20,8 @@ const data = workerData as GuestThreadData;
 const memory = data.memory;
 const channel = new ChannelClient(data.channel);
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
+/** The thread this worker runs now. */
+const current = { tid: data.tid };
 
 class ThreadExit {
   readonly code: number;
@@ -81,7 +83,7 @@ const local: Record<string, (...args: never[]) => number> = {
   thread_id(ret: n) {
     ret >>>= 0;
     if (!fits(ret, 4)) return Errno.fault;
-    view.setUint32(ret, data.tid, true);
+    view.setUint32(ret, current.tid, true);
     return Errno.success;
   },
   thread_parallelism(ret: n) {
@@ -179,27 +181,41 @@ function post(msg: GuestThreadMsg): void {
   parentPort!.postMessage(msg);
 }
 
-try {
-  const instance = new WebAssembly.Instance(data.module, buildImports());
-  if (data.kind === 'main') {
-    const start = instance.exports['_start'];
-    if (typeof start !== 'function') throw new Error('module has no _start export');
-    (start as () => void)();
-    post({ type: 'main-returned' });
-  } else {
-    const start = instance.exports['wasi_thread_start'];
-    if (typeof start !== 'function') throw new Error('module has no wasi_thread_start export');
-    (start as (tid: number, arg: number) => void)(data.tid, data.startArg);
-    post({ type: 'thread-ended' });
-  }
-} catch (err) {
-  if (err instanceof ThreadExit) post({ type: 'thread-ended' });
-  else if (err instanceof ProcExit) {
-    // The kernel already has the code and is ending every thread.
-  } else {
-    post({
-      type: 'trap',
-      message: err instanceof Error ? `${err.name}: ${err.message}` : String(err),
-    });
+const imports = buildImports();
+
+/** Run one guest thread (or the main one) on this worker. */
+function run(kind: 'main' | 'thread', tid: number, startArg: number): void {
+  current.tid = tid;
+  try {
+    const instance = new WebAssembly.Instance(data.module, imports);
+    if (kind === 'main') {
+      const start = instance.exports['_start'];
+      if (typeof start !== 'function') throw new Error('module has no _start export');
+      (start as () => void)();
+      post({ type: 'main-returned' });
+    } else {
+      const start = instance.exports['wasi_thread_start'];
+      if (typeof start !== 'function') throw new Error('module has no wasi_thread_start export');
+      (start as (tid: number, arg: number) => void)(tid, startArg);
+      post({ type: 'thread-ended' });
+    }
+  } catch (err) {
+    if (err instanceof ThreadExit) post({ type: 'thread-ended' });
+    else if (err instanceof ProcExit) {
+      // The kernel already has the code and is ending every thread.
+    } else {
+      post({
+        type: 'trap',
+        message: err instanceof Error ? `${err.name}: ${err.message}` : String(err),
+      });
+    }
   }
 }
+
+// A worker whose thread ended may be given the next thread to run: starting a worker costs far
+// more than instantiating the module again.
+parentPort!.on('message', (m: { type: 'run'; tid: number; startArg: number }) => {
+  if (m.type === 'run') run('thread', m.tid, m.startArg);
+});
+
+run(data.kind, data.tid, data.startArg);

@@ -57,11 +57,20 @@ export class WasixInstance {
 
   constructor(opts: InstanceOptions) {
     this.#opts = opts;
-    const { log: _log, onReady: _r, onEnded: _e, onPublished: _p, startTimeoutMs: _t, ...rest } = opts;
+    const {
+      log: _log,
+      onReady: _r,
+      onEnded: _e,
+      onPublished: _p,
+      startTimeoutMs: _t,
+      ...rest
+    } = opts;
     const data: KernelData = { ...rest, pid: this.pid };
     this.#worker = new Worker(KERNEL_WORKER, { workerData: data });
     this.#worker.on('message', (m: FromKernel) => this.#onMessage(m));
-    this.#worker.on('error', (err) => this.#end(`the instance's kernel failed: ${String(err)}`, true));
+    this.#worker.on('error', (err) =>
+      this.#end(`the instance's kernel failed: ${String(err)}`, true),
+    );
     this.#worker.on('exit', () => this.#end('the instance stopped', false));
     this.#startTimer = setTimeout(() => {
       if (this.state !== 'starting') return;
@@ -111,8 +120,9 @@ export class WasixInstance {
         return;
       }
       case 'exit': {
+        const why = this.reason === undefined ? '' : ` after: ${this.reason}`;
         const tail = this.#lastStderr ? `; last stderr: ${this.#lastStderr.slice(0, 300)}` : '';
-        this.#end(`exited with code ${m.code}${tail}`, m.code !== 0);
+        this.#end(`exited with code ${m.code}${why}${tail}`, m.code !== 0);
         return;
       }
       case 'crash':

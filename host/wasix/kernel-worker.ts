@@ -65,7 +65,18 @@ function lineSink(stream: 'stdout' | 'stderr'): { write(bytes: Uint8Array): void
 // ---- threads -----------------------------------------------------------------------------
 
 const names = callNames(data.module);
-const threads = new Map<number, { worker: Worker; server: ChannelServer; ended: Promise<void> }>();
+/** Spare guest workers kept for the next spawned thread. */
+const MAX_IDLE_WORKERS = 8;
+
+interface GuestWorker {
+  worker: Worker;
+  server: ChannelServer;
+  /** The thread it runs, if any. */
+  tid: number | undefined;
+}
+
+const threads = new Map<number, { gw: GuestWorker; ended: Promise<void>; done(): void }>();
+const idleWorkers: GuestWorker[] = [];
 let nextTid = 1;
 let exited = false;
 let cappedReported = false;
@@ -73,17 +84,57 @@ let cappedReported = false;
 function finish(msg: FromKernel): void {
   if (exited) return;
   exited = true;
-  for (const t of threads.values()) {
-    t.server.stop();
-    void t.worker.terminate();
+  for (const gw of [...[...threads.values()].map((t) => t.gw), ...idleWorkers]) {
+    gw.server.stop();
+    void gw.worker.terminate();
   }
   kernel.shutdown();
   post(msg);
 }
 
+function threadEnded(gw: GuestWorker): void {
+  const tid = gw.tid;
+  if (tid === undefined) return;
+  gw.tid = undefined;
+  const t = threads.get(tid);
+  threads.delete(tid);
+  t?.done();
+}
+
+function newGuestWorker(kind: 'main' | 'thread', tid: number, startArg: number): GuestWorker {
+  const channel = newChannel();
+  const server = new ChannelServer(channel, (fn, args) => {
+    const name = names[fn];
+    return name === undefined ? 52 : kernel.call(name, args);
+  });
+  const gd: GuestThreadData = { kind, module: data.module, memory, channel, tid, startArg };
+  const gw: GuestWorker = { worker: new Worker(GUEST_WORKER, { workerData: gd }), server, tid };
+  gw.worker.on('message', (m: GuestThreadMsg) => {
+    if (m.type === 'trap') finish({ type: 'crash', message: m.message });
+    else if (m.type === 'main-returned') finish({ type: 'exit', code: 0 });
+    else if (m.type === 'thread-ended') {
+      threadEnded(gw);
+      if (!exited && idleWorkers.length < MAX_IDLE_WORKERS) idleWorkers.push(gw);
+      else {
+        server.stop();
+        void gw.worker.terminate();
+      }
+    }
+  });
+  gw.worker.on('error', (err) => finish({ type: 'crash', message: String(err) }));
+  gw.worker.on('exit', () => {
+    server.stop();
+    threadEnded(gw);
+    const i = idleWorkers.indexOf(gw);
+    if (i >= 0) idleWorkers.splice(i, 1);
+  });
+  return gw;
+}
+
 function startThread(kind: 'main' | 'thread', startArg: number): number | undefined {
   if (exited) return undefined;
-  if (kind === 'thread' && threads.size >= data.maxThreads) {
+  // The main thread doesn't count against the cap.
+  if (kind === 'thread' && threads.size - (threads.has(1) ? 1 : 0) >= data.maxThreads) {
     if (!cappedReported) {
       cappedReported = true;
       post({ type: 'threads-capped', max: data.maxThreads });
@@ -91,26 +142,16 @@ function startThread(kind: 'main' | 'thread', startArg: number): number | undefi
     return undefined;
   }
   const tid = nextTid++;
-  const channel = newChannel();
-  const server = new ChannelServer(channel, (fn, args) => {
-    const name = names[fn];
-    return name === undefined ? 52 : kernel.call(name, args);
-  });
-  const gd: GuestThreadData = { kind, module: data.module, memory, channel, tid, startArg };
-  const worker = new Worker(GUEST_WORKER, { workerData: gd });
-  let resolveEnded!: () => void;
-  const ended = new Promise<void>((r) => (resolveEnded = r));
-  threads.set(tid, { worker, server, ended });
-  worker.on('message', (m: GuestThreadMsg) => {
-    if (m.type === 'trap') finish({ type: 'crash', message: m.message });
-    else if (m.type === 'main-returned') finish({ type: 'exit', code: 0 });
-  });
-  worker.on('error', (err) => finish({ type: 'crash', message: String(err) }));
-  worker.on('exit', () => {
-    server.stop();
-    threads.delete(tid);
-    resolveEnded();
-  });
+  let done!: () => void;
+  const ended = new Promise<void>((r) => (done = r));
+  let gw = kind === 'thread' ? idleWorkers.pop() : undefined;
+  if (gw !== undefined) {
+    gw.tid = tid;
+    gw.worker.postMessage({ type: 'run', tid, startArg });
+  } else {
+    gw = newGuestWorker(kind, tid, startArg);
+  }
+  threads.set(tid, { gw, ended, done });
   return tid;
 }
 

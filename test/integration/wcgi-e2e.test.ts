@@ -111,10 +111,18 @@ describe('example application over HTTP', () => {
     expect(j.code).toBe('WEFT_ERR_ROUTE_NOT_FOUND');
   });
 
+  it('httpd, a proxy actor, serves beside the WCGI actors in the same application', async () => {
+    const res = await fetch(`${base}/proxy/hello?name=mesh`);
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe('Hello, mesh!\n');
+    const stats = (await (await fetch(`${base}/proxy/stats`)).json()) as { requests: number };
+    expect(stats.requests).toBeGreaterThanOrEqual(2);
+  });
+
   it('covers every actor in actors/ (each is deployed by app.yaml and tested above)', async () => {
-    const tested = ['hello', 'echo', 'markdown', 'catalog'];
+    const tested = ['hello', 'echo', 'markdown', 'catalog', 'httpd'];
     const dirs = (await readdir(join(ROOT, 'actors'), { withFileTypes: true }))
-      .filter((d) => d.isDirectory() && d.name !== 'dist')
+      .filter((d) => d.isDirectory() && d.name !== 'dist' && d.name !== 'include')
       .map((d) => d.name)
       .toSorted();
     expect(dirs).toEqual(tested.toSorted());

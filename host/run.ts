@@ -8,7 +8,8 @@
 import { readFileSync, readSync, writeSync } from 'node:fs';
 import { basename } from 'node:path';
 import { ModuleInvalidError, checkModule } from '../lattice/index.ts';
-import { MEMORY_IMPORT, prepareModule } from './actor/prepare-module.ts';
+import { MEMORY_IMPORT, prepareModule, prepareSharedMemoryModule } from './actor/prepare-module.ts';
+import { runWasixCommand } from './wasix/instance.ts';
 import { HostDir, WasiContext } from './wasi/index.ts';
 
 /** Exit code after a trap, like a process killed by SIGABRT. */
@@ -67,7 +68,27 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
       `cannot read ${opts.module}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
     );
   }
-  await checkModule(bytes, opts.module);
+  const summary = await checkModule(bytes, opts.module);
+  const onTrap = opts.onTrap ?? ((m: string) => writeSync(2, `weft: guest trapped: ${m}\n`));
+  if (summary.wasix) {
+    // WASIX (sockets, threads): the kernel-thread runtime of proxy actors, stdio passed through.
+    const shared = prepareSharedMemoryModule(
+      bytes,
+      opts.memoryMiB ?? 4096,
+      opts.module,
+      '--memory-mib',
+    );
+    const sink = [fdSink(1), fdSink(2)] as const;
+    return runWasixCommand({
+      module: await WebAssembly.compile(shared.bytes),
+      memory: shared.memory,
+      args: [basename(opts.module), ...opts.args],
+      env: opts.env,
+      dirs: opts.dirs,
+      write: (fd, b) => sink[fd - 1]!.write(b),
+      onTrap,
+    });
+  }
   const prepared = prepareModule(bytes, opts.memoryMiB ?? 4096, opts.module, '--memory-mib');
   const module = await WebAssembly.compile(prepared.bytes);
   const ctx = new WasiContext({
@@ -88,8 +109,7 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
   try {
     return ctx.start(instance);
   } catch (err) {
-    const message = `${(err as Error).name}: ${(err as Error).message}`;
-    (opts.onTrap ?? ((m: string) => writeSync(2, `weft: guest trapped: ${m}\n`)))(message);
+    onTrap(`${(err as Error).name}: ${(err as Error).message}`);
     return TRAP_EXIT_CODE;
   }
 }

@@ -210,3 +210,52 @@ export class WasixInstance {
     return this.#worker.terminate().then(() => undefined);
   }
 }
+
+/**
+ * `weft run` of a WASIX module: run it to completion with stdout and stderr passed through;
+ * resolves with its exit code (134 after a trap). stdin is empty.
+ */
+export function runWasixCommand(opts: {
+  module: WebAssembly.Module;
+  memory: { initial: number; maximum: number };
+  args: string[];
+  env: Record<string, string>;
+  dirs: { host: string; guest: string }[];
+  write(fd: 1 | 2, bytes: Uint8Array): void;
+  onTrap(message: string): void;
+}): Promise<number> {
+  const data: KernelData = {
+    module: opts.module,
+    memory: opts.memory,
+    args: opts.args,
+    env: opts.env,
+    trees: [],
+    hostDirs: opts.dirs,
+    listenPorts: [],
+    servePort: 0,
+    pid: nextPid++,
+    maxThreads: 256,
+    maxResponseBytes: 0,
+    maxConnections: 0,
+    rawOutput: true,
+  };
+  const worker = new Worker(KERNEL_WORKER, { workerData: data });
+  return new Promise((resolve) => {
+    const done = (code: number): void => {
+      void worker.terminate();
+      resolve(code);
+    };
+    worker.on('message', (m: FromKernel) => {
+      if (m.type === 'output') opts.write(m.fd, m.bytes);
+      else if (m.type === 'exit') done(m.code);
+      else if (m.type === 'crash') {
+        opts.onTrap(m.message);
+        done(134);
+      }
+    });
+    worker.on('error', (err) => {
+      opts.onTrap(String(err));
+      done(134);
+    });
+  });
+}

@@ -14,7 +14,7 @@ import {
   type HttpRequestHead,
 } from '../../lattice/index.ts';
 import { ResponseParser, serializeRequest } from '../proxy/http1.ts';
-import { ReadOnlyTree } from '../wasi/index.ts';
+import { HostDir, ReadOnlyTree, type WasiPreopen } from '../wasi/index.ts';
 import { ChannelServer, newChannel } from './channel.ts';
 import { Kernel } from './kernel.ts';
 import { LOOPBACK4, type StreamEnd } from './net.ts';
@@ -42,8 +42,12 @@ const memory = new WebAssembly.Memory({
   shared: true,
 });
 
-/** Cuts guest output into log lines. */
+/** Cuts guest output into log lines, or passes it on as it is (`rawOutput`). */
 function lineSink(stream: 'stdout' | 'stderr'): { write(bytes: Uint8Array): void } {
+  if (data.rawOutput === true) {
+    const fd = stream === 'stdout' ? 1 : 2;
+    return { write: (bytes) => post({ type: 'output', fd, bytes: bytes.slice() }) };
+  }
   let pending = '';
   const decoder = new TextDecoder();
   return {
@@ -157,10 +161,10 @@ function startThread(kind: 'main' | 'thread', startArg: number): number | undefi
 
 // ---- the kernel ----------------------------------------------------------------------------
 
-const preopens = data.trees.map((t) => ({
-  guestPath: t.guest,
-  tree: ReadOnlyTree.fromEntries(t.entries),
-}));
+const preopens: WasiPreopen[] = [
+  ...data.trees.map((t) => ({ guestPath: t.guest, tree: ReadOnlyTree.fromEntries(t.entries) })),
+  ...(data.hostDirs ?? []).map((d) => ({ guestPath: d.guest, tree: HostDir.open(d.host) })),
+];
 
 const kernel = new Kernel({
   memory,

@@ -58,6 +58,10 @@ export interface KernelData {
   maxConnections: number;
   /** Also accept real TCP connections here and relay them to `servePort` (`weft run --serve`). */
   publish?: { host: string; port: number };
+  /** Host directories mounted read-write (`weft run --dir`). */
+  hostDirs?: { host: string; guest: string }[];
+  /** Send stdout/stderr as raw `output` messages instead of log lines (`weft run`). */
+  rawOutput?: boolean;
 }
 
 /** Host → kernel. */
@@ -72,6 +76,7 @@ export type FromKernel =
   | { type: 'publish-failed'; message: string }
   | { type: 'denied'; port: number }
   | { type: 'log'; stream: 'stdout' | 'stderr'; text: string }
+  | { type: 'output'; fd: 1 | 2; bytes: Uint8Array }
   | { type: 'threads-capped'; max: number }
   | {
       type: 'response';

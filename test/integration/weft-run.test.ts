@@ -124,3 +124,17 @@ describe('weft run', () => {
     );
   });
 });
+
+describe('weft run, WASIX modules', () => {
+  it('runs threads on one shared memory, with futexes between them', async () => {
+    const r = await run([fixture('wasix-threads')]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('threads=4 sum=2002000\n');
+  });
+
+  it('caps the threads a guest may start: thread-spawn then fails with EAGAIN', async () => {
+    const r = await run([fixture('wasix-threads'), 'forever']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('spawned=256 error=-6\n');
+  });
+});

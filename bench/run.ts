@@ -25,6 +25,11 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const SECONDS = Number(process.env['WEFT_BENCH_SECONDS'] ?? 5);
 const CONNECTIONS = Number(process.env['WEFT_BENCH_CONNECTIONS'] ?? 50);
 const ROUNDS = Number(process.env['WEFT_BENCH_ROUNDS'] ?? 5);
+/**
+ * Long-lived instances of the proxy actor (WEFT_BENCH_PROXY_INSTANCES, default 2): as many as the
+ * WCGI row's host has worker threads, so both rows may use both cores of this machine.
+ */
+const PROXY_INSTANCES = Number(process.env['WEFT_BENCH_PROXY_INSTANCES'] ?? 2);
 const HELLO_WASM = join(root, 'actors', 'dist', 'hello.wasm');
 const HTTPD_WASM = join(root, 'actors', 'dist', 'httpd.wasm');
 const HELLO_CGI = join(root, 'bench', '.build', 'hello.cgi');
@@ -273,6 +278,7 @@ spec:
     - name: httpd
       module: ${HTTPD_WASM}
       mode: proxy
+      instances: ${PROXY_INSTANCES}
       routes: [{ path: /proxy/... }]
 `;
       await writeFile(pfile, pyaml);

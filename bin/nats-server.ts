@@ -87,12 +87,16 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
     if (Date.now() > deadline)
       throw new Error(`nats-server did not write its ports file in ${dir}`);
     const files = (await readdir(dir)).filter((f) => f.endsWith('.ports'));
-    if (files.length > 0) {
-      const ports = JSON.parse(await readFile(join(dir, files[0]!), 'utf8')) as { nats: string[] };
-      port = Number(new URL(ports.nats[0]!).port);
-    } else {
-      await sleep(20);
+    // The file may be seen before nats-server has finished writing it: read it again then.
+    const text = files.length > 0 ? await readFile(join(dir, files[0]!), 'utf8') : '';
+    let ports: { nats?: string[] } | undefined;
+    try {
+      ports = text === '' ? undefined : (JSON.parse(text) as { nats?: string[] });
+    } catch {
+      ports = undefined;
     }
+    if (ports?.nats?.[0] !== undefined) port = Number(new URL(ports.nats[0]).port);
+    else await sleep(20);
   }
   for (;;) {
     const ok = await new Promise<boolean>((resolve) => {

@@ -90,7 +90,7 @@ describe('WASIX kernel: sockets', () => {
     // The peer address comes back with the port as a little-endian number.
     expect(t.view.getUint8(1200)).toBe(1);
     expect(t.view.getUint16(1202, true)).toBe(client.local.port);
-    expect([...t.u8.slice(1204, 1208)]).toEqual([127, 0, 0, 1]);
+    expect(Array.from(t.u8.slice(1204, 1208))).toEqual([127, 0, 0, 1]);
     // Accepted from a non-blocking listener: non-blocking too.
     expect(t.call('fd_read', cfd, t.iov(64), 1, 108)).toBe(AGAIN);
     client.send(new TextEncoder().encode('GET / HTTP/1.1\r\n\r\n'));

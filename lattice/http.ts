@@ -32,3 +32,22 @@ export interface HttpResponseHead {
   status: number;
   headers: HeaderPair[];
 }
+
+/** RFC 9110 §7.6.1 hop-by-hop fields, lower-case (plus the non-standard Proxy-Connection):
+ *  never forwarded from one connection to the next. */
+export const HOP_BY_HOP_FIELDS: ReadonlySet<string> = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+/** An RFC 9110 §5.6.2 token: methods and field names. */
+export const HTTP_TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/** C0 controls except HTAB, and DEL (RFC 9110 §5.5); CR and LF included: response splitting. */
+// oxlint-disable-next-line no-control-regex -- matching control characters is the point
+export const CTL_EXCEPT_HTAB = /[\x00-\x08\x0a-\x1f\x7f]/;

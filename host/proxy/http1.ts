@@ -20,7 +20,10 @@
 
 import { Buffer } from 'node:buffer';
 import {
+  CTL_EXCEPT_HTAB,
   ErrorCode,
+  HOP_BY_HOP_FIELDS,
+  HTTP_TOKEN,
   WeftError,
   type HeaderPair,
   type HttpRequestHead,
@@ -58,7 +61,7 @@ export function serializeRequest(
   body: Uint8Array,
   extra: HeaderPair[],
 ): Uint8Array {
-  if (!TOKEN.test(head.method)) badRequest(`invalid method ${quote(head.method)}`);
+  if (!HTTP_TOKEN.test(head.method)) badRequest(`invalid method ${quote(head.method)}`);
   if (!head.path.startsWith('/') || !TARGET_CHARS.test(head.path)) {
     badRequest(`invalid request path ${quote(head.path)}`);
   }
@@ -105,17 +108,10 @@ export function serializeRequest(
 
 /** Fields the request serializer drops from the head and sets itself (or never forwards). */
 const REQUEST_DROPPED: ReadonlySet<string> = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
+  ...HOP_BY_HOP_FIELDS,
   'content-length',
   'host',
 ]);
-/** Methods whose requests carry `Content-Length` even for an empty body (RFC 9110 §8.6). */
 const BODY_METHODS: ReadonlySet<string> = new Set(['POST', 'PUT', 'PATCH']);
 /** Path and query: visible ASCII or Latin-1 obs-text; no space or control, so no request-line split. */
 const TARGET_CHARS = /^[\x21-\x7e\x80-\xff]*$/;
@@ -124,7 +120,7 @@ const TARGET_CHARS = /^[\x21-\x7e\x80-\xff]*$/;
 const UNSAFE_VALUE = /[\r\n\0]|[^\x00-\xff]/;
 
 function checkRequestField(name: string, value: string): void {
-  if (!TOKEN.test(name)) badRequest(`invalid header name ${quote(name)}`, { header: name });
+  if (!HTTP_TOKEN.test(name)) badRequest(`invalid header name ${quote(name)}`, { header: name });
   if (UNSAFE_VALUE.test(value)) {
     badRequest(`invalid character in the value of header ${quote(name)}`, { header: name });
   }
@@ -430,7 +426,7 @@ export class ResponseParser {
       if (colon === -1) fail(`header line without a colon: ${quote(line)}`);
       // RFC 9112 §5.1: a proxy removes whitespace between the field name and the colon.
       const name = line.slice(0, colon).replace(/[ \t]+$/, '');
-      if (!TOKEN.test(name)) fail(`invalid header name ${quote(name)}`);
+      if (!HTTP_TOKEN.test(name)) fail(`invalid header name ${quote(name)}`);
       const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '');
       if (CTL_EXCEPT_HTAB.test(value))
         fail(`invalid character in the value of header ${quote(name)}`);
@@ -597,24 +593,11 @@ const EMPTY = new Uint8Array(0);
 const CR = 0x0d;
 const LF = 0x0a;
 /** RFC 9110 §5.6.2 token (field names, methods). */
-const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const HEX = /^[0-9A-Fa-f]+$/;
 /** `HTTP/d.d SP 3DIGIT [SP reason]`; lenient on a missing reason (RFC 9112 §4). */
 const STATUS_LINE = /^HTTP\/(\d)\.(\d) (\d{3})(?: .*)?$/;
-/** C0 controls except HTAB, and DEL (RFC 9110 §5.5). */
-// oxlint-disable-next-line no-control-regex -- matching control characters is the point
-const CTL_EXCEPT_HTAB = /[\x00-\x08\x0a-\x1f\x7f]/;
 /** Hop-by-hop (RFC 9110 §7.6.1) and framing fields: the gateway frames the response itself. */
-const RESPONSE_DROPPED: ReadonlySet<string> = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'content-length',
-]);
+const RESPONSE_DROPPED: ReadonlySet<string> = new Set([...HOP_BY_HOP_FIELDS, 'content-length']);
 
 /** RFC 9110 §8.6: 1*DIGIT; a list of identical values is accepted as that value. */
 function contentLength(values: string[]): number {

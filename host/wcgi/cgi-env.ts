@@ -23,7 +23,10 @@
 import { Buffer } from 'node:buffer';
 import {
   decodeRequestPath,
+  CTL_EXCEPT_HTAB,
   ErrorCode,
+  HOP_BY_HOP_FIELDS,
+  HTTP_TOKEN,
   normalizeRequestPath,
   WeftError,
   type HttpRequestHead,
@@ -90,24 +93,9 @@ export const REQUEST_VARIABLES: ReadonlySet<string> = new Set([
   'SERVER_SOFTWARE',
 ]);
 
-/** RFC 9110 §7.6.1 hop-by-hop fields (plus the non-standard Proxy-Connection). */
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-]);
-
 /** Header names that become HTTP_* variables: letters, digits and '-' only (anti-spoofing). */
 const HEADER_NAME_FOR_ENV = /^[A-Za-z0-9-]+$/;
 /** RFC 9110 §9.1 method = token. */
-const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-/** C0 controls except HTAB, and DEL (RFC 9110 §5.5 field-value). */
-// oxlint-disable-next-line no-control-regex -- matching control characters is the point
-const CTL_EXCEPT_HTAB = /[\x00-\x08\x0a-\x1f\x7f]/;
 // oxlint-disable-next-line no-control-regex -- matching control characters is the point
 const CTL_OR_SPACE = /[\x00-\x20\x7f]/;
 
@@ -130,7 +118,7 @@ export function buildCgiEnv(head: HttpRequestHead, opts: CgiEnvOptions): Record<
   const req = new Map<string, string>();
 
   // RFC 3875 §4.1.12: method is case-sensitive; it must be a token.
-  if (!TOKEN.test(head.method))
+  if (!HTTP_TOKEN.test(head.method))
     throw badRequest('invalid request method', { method: printableName(head.method) });
   checkRequestText('protocol', head.protocol);
   checkRequestText('serverName', head.serverName);
@@ -302,7 +290,7 @@ function mapHeaders(head: HttpRequestHead, passAuthorization: boolean): MappedHe
       continue;
     // §9.2 MAY: hop-by-hop fields and the fields Connection names (RFC 9110 §7.6.1) concern the
     // gateway's connection, not the script.
-    if (HOP_BY_HOP.has(lower) || connectionListed.has(lower)) continue;
+    if (HOP_BY_HOP_FIELDS.has(lower) || connectionListed.has(lower)) continue;
     const varName = `HTTP_${name.toUpperCase().replaceAll('-', '_')}`;
     const values = merged.get(varName);
     if (values === undefined) merged.set(varName, [value]);

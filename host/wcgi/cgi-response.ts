@@ -23,7 +23,10 @@
 
 import { Buffer } from 'node:buffer';
 import {
+  CTL_EXCEPT_HTAB,
   ErrorCode,
+  HOP_BY_HOP_FIELDS,
+  HTTP_TOKEN,
   WeftError,
   type HeaderPair,
   type HttpResponseHead,
@@ -148,7 +151,7 @@ export function parseCgiResponse(stdout: Uint8Array, opts: ParseCgiResponseOptio
         line: lineNo,
       });
     }
-    if (!TOKEN.test(name))
+    if (!HTTP_TOKEN.test(name))
       fail(CgiErrorReason.BadName, 'a header name is not a token', { line: lineNo });
     const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '');
     if (CTL_EXCEPT_HTAB.test(value)) {
@@ -209,18 +212,9 @@ export function parseCgiResponse(stdout: Uint8Array, opts: ParseCgiResponseOptio
 
 const REASONS: ReadonlySet<string> = new Set(Object.values(CgiErrorReason));
 /** RFC 9110 §5.1 field-name = token. */
-const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-/** C0 controls except HTAB, and DEL (RFC 9110 §5.5). CR and LF included: response splitting. */
-// oxlint-disable-next-line no-control-regex -- matching control characters is the point
-const CTL_EXCEPT_HTAB = /[\x00-\x08\x0a-\x1f\x7f]/;
 /** Connection-level (RFC 9110 §7.6.1) and framing fields the server sets itself (§6.3.4). */
-const DROPPED = new Set([
-  'keep-alive',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
+const DROPPED: ReadonlySet<string> = new Set([
+  ...Array.from(HOP_BY_HOP_FIELDS).filter((f) => f !== 'connection'),
   'content-length',
 ]);
 const NO_BODY_STATUS = new Set([204, 205, 304]);

@@ -107,11 +107,3 @@ export function isLocal(a: SockAddr): boolean {
   if (a.family === AddressFamily.inet4) return a.addr[0] === 127 || a.addr.every((b) => b === 0);
   return a.addr.subarray(0, 15).every((b) => b === 0) && (a.addr[15] === 1 || a.addr[15] === 0);
 }
-
-/** `1.2.3.4` / `::1` for logs. */
-export function formatAddr(a: SockAddr): string {
-  if (a.family === AddressFamily.inet4) return `${a.addr.join('.')}:${a.port}`;
-  const words: string[] = [];
-  for (let i = 0; i < 16; i += 2) words.push(((a.addr[i]! << 8) | a.addr[i + 1]!).toString(16));
-  return `[${words.join(':')}]:${a.port}`;
-}

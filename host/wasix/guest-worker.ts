@@ -54,6 +54,16 @@ function fits(ptr: number, len: number): boolean {
 type n = number;
 type b = bigint;
 
+/** Wake up to `count` waiters on the futex at `addr`; writes whether any woke. */
+function futexWake(addr: number, ret: number, count: number): number {
+  addr >>>= 0;
+  ret >>>= 0;
+  if ((addr & 3) !== 0) return Errno.inval;
+  if (!fits(addr, 4) || !fits(ret, 1)) return Errno.fault;
+  view.setUint8(ret, Atomics.notify(i32, addr >> 2, count) > 0 ? 1 : 0);
+  return Errno.success;
+}
+
 const local: Record<string, (...args: never[]) => number> = {
   clock_time_get(id: n, _precision: b, ret: n) {
     ret >>>= 0;
@@ -110,22 +120,8 @@ const local: Record<string, (...args: never[]) => number> = {
     view.setUint8(retWoken, r === 'timed-out' ? 0 : 1);
     return Errno.success;
   },
-  futex_wake(addr: n, ret: n) {
-    addr >>>= 0;
-    ret >>>= 0;
-    if ((addr & 3) !== 0) return Errno.inval;
-    if (!fits(addr, 4) || !fits(ret, 1)) return Errno.fault;
-    view.setUint8(ret, Atomics.notify(i32, addr >> 2, 1) > 0 ? 1 : 0);
-    return Errno.success;
-  },
-  futex_wake_all(addr: n, ret: n) {
-    addr >>>= 0;
-    ret >>>= 0;
-    if ((addr & 3) !== 0) return Errno.inval;
-    if (!fits(addr, 4) || !fits(ret, 1)) return Errno.fault;
-    view.setUint8(ret, Atomics.notify(i32, addr >> 2) > 0 ? 1 : 0);
-    return Errno.success;
-  },
+  futex_wake: (addr: n, ret: n) => futexWake(addr, ret, 1),
+  futex_wake_all: (addr: n, ret: n) => futexWake(addr, ret, Infinity),
   thread_sleep(ns: b) {
     const ms = Number(ns) / 1e6;
     if (ms > 0) Atomics.wait(sleeper, 0, 0, ms);

@@ -22,13 +22,12 @@ import {
   EVENT_SIZE,
   EVENTRW_HANGUP,
   Eventtype,
-  IOVEC_SIZE,
   RIGHTS_ALL,
   SUBCLOCK_ABSTIME,
   SUBSCRIPTION_SIZE,
 } from '../wasi/constants.ts';
 import { createImports } from '../wasi/imports.ts';
-import { MAX_IOVECS } from '../wasi/iovec.ts';
+import { gather, iovecTotal, MAX_IOVECS, scatter } from '../wasi/iovec.ts';
 import type { GuestMemory } from '../wasi/memory.ts';
 import { OutputBuffer, UNLIMITED_BYTES, type OutputSink } from '../wasi/output.ts';
 import { FdKind, OpenFd, WasiState, type FdObject } from '../wasi/state.ts';
@@ -41,7 +40,6 @@ import {
   EPOLL_EVENT_SIZE,
   EpollCtl,
   FDFLAG_NONBLOCK,
-  formatAddr,
   isLocal,
   NetErrno,
   Proto,
@@ -297,61 +295,11 @@ export class Kernel {
     });
   }
 
-  /** Copy up to the iovecs' total from a stream end into guest memory; `n` or an errno < 0. */
-  #readStream(end: StreamEnd, iovs: number, count: number, peek: boolean): number {
-    const m = this.mem;
-    m.refresh();
-    const view = m.view;
-    let idx = 0;
-    let off = 0;
-    let total = 0;
-    for (let i = 0; i < count; i++) total += view.getUint32(iovs + i * IOVEC_SIZE + 4, true);
-    if (total === 0) return 0;
-    return end.receive(total, peek, (chunk) => {
-      let pos = 0;
-      while (pos < chunk.length && idx < count) {
-        const ptr = view.getUint32(iovs + idx * IOVEC_SIZE, true);
-        const len = view.getUint32(iovs + idx * IOVEC_SIZE + 4, true);
-        const nb = Math.min(len - off, chunk.length - pos);
-        m.u8.set(chunk.subarray(pos, pos + nb), ptr + off);
-        pos += nb;
-        off += nb;
-        if (off === len) {
-          idx++;
-          off = 0;
-        }
-      }
-    });
-  }
-
-  /** The iovecs' bytes, copied out of guest memory, at most `max`. */
-  #gather(iovs: number, count: number, max: number): Uint8Array {
-    const m = this.mem;
-    const view = m.view;
-    let total = 0;
-    for (let i = 0; i < count; i++) total += view.getUint32(iovs + i * IOVEC_SIZE + 4, true);
-    const out = new Uint8Array(Math.min(total, max));
-    let pos = 0;
-    for (let i = 0; i < count && pos < out.length; i++) {
-      const ptr = view.getUint32(iovs + i * IOVEC_SIZE, true);
-      const len = Math.min(view.getUint32(iovs + i * IOVEC_SIZE + 4, true), out.length - pos);
-      out.set(m.u8.subarray(ptr, ptr + len), pos);
-      pos += len;
-    }
-    return out;
-  }
-
-  /** Check an iovec array; its count (capped), or -1 when it lies outside memory. */
-  #iovecs(iovs: number, len: number): number {
-    const m = this.mem;
+  /** A checked iovec array: its count (capped) and byte total; undefined when outside memory. */
+  #iovecs(iovs: number, len: number): { count: number; total: number } | undefined {
     const count = Math.min(len >>> 0, MAX_IOVECS);
-    if (count > 0 && !m.ok(iovs, count * IOVEC_SIZE)) return -1;
-    for (let i = 0; i < count; i++) {
-      const ptr = m.view.getUint32(iovs + i * IOVEC_SIZE, true);
-      const l = m.view.getUint32(iovs + i * IOVEC_SIZE + 4, true);
-      if (!m.ok(ptr, l)) return -1;
-    }
-    return count;
+    const total = iovecTotal(this.mem, iovs, count);
+    return total < 0 ? undefined : { count, total };
   }
 
   #writeU32(ptr: number, v: number): void {
@@ -373,11 +321,12 @@ export class Kernel {
   ): number | Promise<number> {
     iovs >>>= 0;
     retLen >>>= 0;
-    const count = this.#iovecs(iovs, iovsLen);
-    if (count < 0 || !this.#ok(retLen, 4)) return Errno.fault;
+    const v = this.#iovecs(iovs, iovsLen);
+    if (v === undefined || !this.#ok(retLen, 4)) return Errno.fault;
     const attempt = (): number | undefined => {
       if (end.rxBytes > 0) {
-        const got = this.#readStream(end, iovs, count, peek);
+        this.mem.refresh();
+        const got = scatter(this.mem, iovs, v.count, end.receive(v.total, peek), 0);
         this.#writeU32(retLen, got);
         return Errno.success;
       }
@@ -404,27 +353,27 @@ export class Kernel {
   ): number | Promise<number> {
     iovs >>>= 0;
     retLen >>>= 0;
-    const count = this.#iovecs(iovs, iovsLen);
-    if (count < 0 || !this.#ok(retLen, 4)) return Errno.fault;
+    const v = this.#iovecs(iovs, iovsLen);
+    if (v === undefined || !this.#ok(retLen, 4)) return Errno.fault;
     if (end.txShut) return NetErrno.pipe;
     const nonblock = dontWait || (e.fdflags & FDFLAG_NONBLOCK) !== 0;
-    let total = 0;
-    for (let i = 0; i < count; i++)
-      total += this.mem.view.getUint32(iovs + i * IOVEC_SIZE + 4, true);
+    const total = v.total;
     if (total === 0) {
       this.#writeU32(retLen, 0);
       return Errno.success;
     }
+    // One copy out of guest memory; the peer takes ownership of slices of it.
+    const data = new Uint8Array(total);
+    gather(this.mem, iovs, v.count, total, data, 0);
     let sent = 0;
     // Copy what fits now; a blocking send then waits for room for the rest, as POSIX does.
     const step = (): number | undefined => {
       if (end.peerGone()) return sent > 0 ? Errno.success : NetErrno.pipe;
       const room = end.room();
       if (room > 0) {
-        this.mem.refresh();
-        const bytes = this.#gatherFrom(iovs, count, sent, Math.min(room, total - sent));
-        end.send(bytes);
-        sent += bytes.length;
+        const n = Math.min(room, total - sent);
+        end.send(data.subarray(sent, sent + n));
+        sent += n;
       }
       if (sent === total || (nonblock && sent > 0)) return Errno.success;
       return undefined;
@@ -441,26 +390,6 @@ export class Kernel {
     return waited instanceof Promise ? waited.then(finish) : finish(waited);
   }
 
-  /** Bytes `skip`..`skip + max` of the iovecs, copied. */
-  #gatherFrom(iovs: number, count: number, skip: number, max: number): Uint8Array {
-    if (skip === 0) return this.#gather(iovs, count, max);
-    const view = this.mem.view;
-    const out = new Uint8Array(max);
-    let pos = 0;
-    let seen = 0;
-    for (let i = 0; i < count && pos < max; i++) {
-      const ptr = view.getUint32(iovs + i * IOVEC_SIZE, true);
-      const len = view.getUint32(iovs + i * IOVEC_SIZE + 4, true);
-      const start = Math.max(0, skip - seen);
-      seen += len;
-      if (start >= len) continue;
-      const nb = Math.min(len - start, max - pos);
-      out.set(this.mem.u8.subarray(ptr + start, ptr + start + nb), pos);
-      pos += nb;
-    }
-    return out;
-  }
-
   #settle(
     r: number | undefined | Promise<number | undefined>,
     onTimeout: number,
@@ -469,33 +398,35 @@ export class Kernel {
     return r ?? onTimeout;
   }
 
+  /** Read an event counter: 8 bytes, its value (or 1, as a semaphore), which is taken. */
   #eventRead(e: OpenFd, c: EventCounter, iovs: number, iovsLen: number, ret: number) {
     iovs >>>= 0;
-    const count = this.#iovecs(iovs, iovsLen);
-    if (count < 0 || !this.#ok(ret, 4)) return Errno.fault;
+    const v = this.#iovecs(iovs, iovsLen);
+    if (v === undefined || !this.#ok(ret, 4)) return Errno.fault;
+    if (v.total < 8) return Errno.inval;
     const attempt = (): number | undefined => {
       if (c.value === 0n) return undefined;
-      const v = c.semaphore ? 1n : c.value;
-      c.value -= v;
+      const taken = c.semaphore ? 1n : c.value;
+      c.value -= taken;
       c.wake();
       const bytes = new Uint8Array(8);
-      new DataView(bytes.buffer).setBigUint64(0, v, true);
-      const [one] = streamPair(ANY4, ANY4);
-      one.rx.push(bytes);
-      one.rxBytes = 8;
-      this.#writeU32(ret, this.#readStream(one, iovs, count, false));
+      new DataView(bytes.buffer).setBigUint64(0, taken, true);
+      this.mem.refresh();
+      this.#writeU32(ret, scatter(this.mem, iovs, v.count, bytes, 0));
       return Errno.success;
     };
     if ((e.fdflags & FDFLAG_NONBLOCK) !== 0) return attempt() ?? NetErrno.again;
     return this.#settle(this.#until([c], attempt, undefined), NetErrno.again);
   }
 
+  /** Add the 8-byte value written to an event counter. */
   #eventWrite(c: EventCounter, iovs: number, iovsLen: number, ret: number): number {
     iovs >>>= 0;
-    const count = this.#iovecs(iovs, iovsLen);
-    if (count < 0 || !this.#ok(ret, 4)) return Errno.fault;
-    const bytes = this.#gather(iovs, count, 8);
-    if (bytes.length < 8) return Errno.inval;
+    const v = this.#iovecs(iovs, iovsLen);
+    if (v === undefined || !this.#ok(ret, 4)) return Errno.fault;
+    if (v.total < 8) return Errno.inval;
+    const bytes = new Uint8Array(8);
+    gather(this.mem, iovs, v.count, 8, bytes, 0);
     c.value += new DataView(bytes.buffer).getBigUint64(0, true);
     c.wake();
     this.#writeU32(ret, 8);
@@ -1292,5 +1223,3 @@ function ipBytes(address: string): Uint8Array | undefined {
   });
   return out;
 }
-
-export { formatAddr };

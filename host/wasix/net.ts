@@ -14,6 +14,7 @@ import type { FdObject } from '../wasi/state.ts';
 
 /** Bytes queued towards one end before its writer gets `again` (or waits). */
 export const STREAM_HIGH_WATER = 4 * 1024 * 1024;
+const EMPTY = new Uint8Array(0);
 /** Connections a listener queues before `connect` is refused. */
 export const MAX_BACKLOG = 1024;
 
@@ -130,31 +131,46 @@ export class StreamEnd extends Waitable {
     p.wake();
   }
 
-  /** Copy up to `max` queued bytes out through `take(chunk)`; returns the count. */
-  receive(max: number, peek: boolean, take: (chunk: Uint8Array) => void): number {
-    let n = 0;
-    let i = 0;
-    let head = this.rxHead;
-    while (n < max && i < this.rx.length) {
-      const c = this.rx[i]!;
-      const len = Math.min(c.length - head, max - n);
-      take(c.subarray(head, head + len));
-      n += len;
-      head += len;
-      if (head === c.length) {
-        i++;
-        head = 0;
+  /**
+   * Up to `max` queued bytes, taken off the queue unless `peek`: a view of the first chunk when
+   * it holds them, else one copy.
+   */
+  receive(max: number, peek: boolean): Uint8Array {
+    const n = Math.min(max, this.rxBytes);
+    const first = this.rx[0];
+    if (first === undefined || n <= 0) return EMPTY;
+    let out: Uint8Array;
+    if (first.length - this.rxHead >= n) {
+      out = first.subarray(this.rxHead, this.rxHead + n);
+    } else {
+      out = new Uint8Array(n);
+      let pos = 0;
+      let head = this.rxHead;
+      for (let i = 0; pos < n; i++, head = 0) {
+        const c = this.rx[i]!;
+        const len = Math.min(c.length - head, n - pos);
+        out.set(c.subarray(head, head + len), pos);
+        pos += len;
       }
     }
-    if (!peek && n > 0) {
-      this.rx.splice(0, i);
-      this.rxHead = head;
+    if (!peek) {
+      let left = n;
+      while (left > 0) {
+        const avail = this.rx[0]!.length - this.rxHead;
+        if (avail > left) {
+          this.rxHead += left;
+          break;
+        }
+        this.rx.shift();
+        this.rxHead = 0;
+        left -= avail;
+      }
       this.rxBytes -= n;
       // The writer may have been waiting for room.
       this.peer?.wake();
       this.onDrain?.();
     }
-    return n;
+    return out;
   }
 
   shutdownWrite(): void {

@@ -32,9 +32,12 @@ import {
   type ResolvedActor,
 } from '../lattice/index.ts';
 import { prepareModule, prepareSharedMemoryModule } from './actor/prepare-module.ts';
-import { ProxyActor } from './actor/proxy-actor.ts';
+import { ProxyActor, type ProxyTree } from './actor/proxy-actor.ts';
 import { WcgiActor } from './actor/wcgi-actor.ts';
 import { WorkerPool } from './actor/worker-pool.ts';
+
+/** The guest's port that `weft run --serve` relays connections to (proxy modules). */
+const GUEST_PORT = 80;
 
 export interface ServeOptions {
   /** Path of the module file. */
@@ -61,9 +64,6 @@ export async function serveModule(opts: ServeOptions): Promise<LocalServer> {
   const summary = await checkModule(bytes, opts.module);
   const limits: Limits = { ...DEFAULT_LIMITS, ...opts.limits };
   const name = basename(opts.module).replace(/\.wasm$/, '');
-  if (summary.wasix) return serveProxy(opts, bytes, limits, name);
-  const prepared = prepareModule(bytes, limits.memoryMiB, opts.module, '--memory-mib');
-  const module = await WebAssembly.compile(prepared.bytes);
   const trees = [];
   for (const d of opts.dirs) {
     trees.push({ key: `dir:${d.host}`, guest: d.guest, entries: await readTreeEntries(d.host) });
@@ -72,8 +72,8 @@ export async function serveModule(opts: ServeOptions): Promise<LocalServer> {
     name,
     module: 'local',
     moduleRef: opts.module,
-    mode: 'wcgi',
-    port: 80,
+    mode: summary.wasix ? 'proxy' : 'wcgi',
+    port: GUEST_PORT,
     instances: 1,
     args: opts.args,
     env: opts.env,
@@ -83,6 +83,9 @@ export async function serveModule(opts: ServeOptions): Promise<LocalServer> {
     routes: [{ path: '/...', host: '*' }],
   };
   const log = opts.log.child({ component: 'run', actor: name });
+  if (summary.wasix) return serveProxy(opts, bytes, spec, trees, log);
+  const prepared = prepareModule(bytes, limits.memoryMiB, opts.module, '--memory-mib');
+  const module = await WebAssembly.compile(prepared.bytes);
   const pool = new WorkerPool({ size: opts.workers ?? availableParallelism(), log });
   const actor = new WcgiActor({
     app: 'local',
@@ -136,36 +139,20 @@ export async function serveModule(opts: ServeOptions): Promise<LocalServer> {
   };
 }
 
-/** The guest's port that `weft run --serve` relays connections to. */
-const GUEST_PORT = 80;
-
 async function serveProxy(
   opts: ServeOptions,
   bytes: Uint8Array,
-  limits: Limits,
-  name: string,
+  spec: ResolvedActor,
+  trees: ProxyTree[],
+  log: Logger,
 ): Promise<LocalServer> {
-  const prepared = prepareSharedMemoryModule(bytes, limits.memoryMiB, opts.module, '--memory-mib');
+  const prepared = prepareSharedMemoryModule(
+    bytes,
+    spec.limits.memoryMiB,
+    opts.module,
+    '--memory-mib',
+  );
   const module = await WebAssembly.compile(prepared.bytes);
-  const trees = [];
-  for (const d of opts.dirs) {
-    trees.push({ key: `dir:${d.host}`, guest: d.guest, entries: await readTreeEntries(d.host) });
-  }
-  const spec: ResolvedActor = {
-    name,
-    module: 'local',
-    moduleRef: opts.module,
-    mode: 'proxy',
-    port: GUEST_PORT,
-    instances: 1,
-    args: opts.args,
-    env: opts.env,
-    files: [],
-    limits,
-    capabilities: {},
-    routes: [],
-  };
-  const log = opts.log.child({ component: 'run', actor: name });
   const actor = new ProxyActor({
     app: 'local',
     spec,

@@ -79,15 +79,8 @@ interface Section {
   body: Uint8Array;
 }
 
-/** Rewrite `bytes` (a validated module) as described above. `source` names it in errors. */
-export function prepareModule(
-  bytes: Uint8Array,
-  memoryMiB: number,
-  source: string,
-  /** How the user sets the limit, for the error message. */
-  limitName = 'limits.memoryMiB',
-): PreparedModule {
-  const capPages = Math.floor((memoryMiB * 1024 * 1024) / PAGE_BYTES);
+/** The sections of a module, bodies as views of `bytes`. */
+function splitSections(bytes: Uint8Array): Section[] {
   const sections: Section[] = [];
   let pos = 8;
   while (pos < bytes.length) {
@@ -96,27 +89,68 @@ export function prepareModule(
     sections.push({ id, body: bytes.subarray(start, start + size) });
     pos = start + size;
   }
+  return sections;
+}
+
+/** Append section `id` with `body` to a module being written. */
+function emitSection(out: number[], id: number, body: ArrayLike<number>): void {
+  out.push(id, ...leb(body.length));
+  for (let i = 0; i < body.length; i++) out.push(body[i]!);
+}
+
+/** Memory limits at `p`: flags, min and max (65536 pages when absent), and where they end. */
+function readLimits(
+  body: Uint8Array,
+  p: number,
+): { flags: number; min: number; max: number; end: number } {
+  const flags = body[p++]!;
+  let min: number;
+  let max = 65536;
+  [min, p] = readLeb(body, p);
+  if (flags & 0x01) [max, p] = readLeb(body, p);
+  return { flags, min, max, end: p };
+}
+
+/** How a memory cap applies to one module; `capped` throws if its memory can't fit. */
+function memoryCap(memoryMiB: number, source: string, limitName: string) {
+  const pages = Math.floor((memoryMiB * 1024 * 1024) / PAGE_BYTES);
+  return {
+    pages,
+    /** The maximum to give a memory with these limits. */
+    capped(l: { flags: number; min: number; max: number }): number {
+      if (l.flags & 0x04) {
+        throw new ModuleInvalidError(`${source}: 64-bit memories are not supported`);
+      }
+      if (l.min > pages) {
+        throw new ModuleInvalidError(
+          `${source} needs ${(l.min * PAGE_BYTES) / 1048576} MiB of memory at start, over its limit of ${memoryMiB} MiB (${limitName})`,
+          { details: { source, initialPages: l.min, limitPages: pages } },
+        );
+      }
+      return Math.min(l.max, pages);
+    },
+  };
+}
+
+/** Rewrite `bytes` (a validated module) as described above. `source` names it in errors. */
+export function prepareModule(
+  bytes: Uint8Array,
+  memoryMiB: number,
+  source: string,
+  /** How the user sets the limit, for the error message. */
+  limitName = 'limits.memoryMiB',
+): PreparedModule {
+  const cap = memoryCap(memoryMiB, source, limitName);
+  const sections = splitSections(bytes);
   const memSection = sections.find((s) => s.id === MEMORY_SECTION);
   if (!memSection) return { bytes };
 
-  let p = 0;
-  const [count, afterCount] = readLeb(memSection.body, p);
-  p = afterCount;
+  let [count, p] = readLeb(memSection.body, 0);
   const limits: { flags: number; min: number; max: number }[] = [];
   for (let i = 0; i < count; i++) {
-    const flags = memSection.body[p++]!;
-    if (flags & 0x04) throw new ModuleInvalidError(`${source}: 64-bit memories are not supported`);
-    const [min, afterMin] = readLeb(memSection.body, p);
-    p = afterMin;
-    let max = 65536;
-    if (flags & 0x01) [max, p] = readLeb(memSection.body, p);
-    if (min > capPages) {
-      throw new ModuleInvalidError(
-        `${source} needs ${(min * PAGE_BYTES) / 1048576} MiB of memory at start, over its limit of ${memoryMiB} MiB (${limitName})`,
-        { details: { source, initialPages: min, limitPages: capPages } },
-      );
-    }
-    limits.push({ flags, min, max: Math.min(max, capPages) });
+    const l = readLimits(memSection.body, p);
+    p = l.end;
+    limits.push({ flags: l.flags, min: l.min, max: cap.capped(l) });
   }
 
   const importSection = sections.find((s) => s.id === IMPORT_SECTION);
@@ -136,10 +170,7 @@ export function prepareModule(
   }));
 
   const out: number[] = [...bytes.subarray(0, 8)];
-  const emit = (id: number, body: ArrayLike<number>): void => {
-    out.push(id, ...leb(body.length));
-    for (let i = 0; i < body.length; i++) out.push(body[i]!);
-  };
+  const emit = (id: number, body: ArrayLike<number>): void => emitSection(out, id, body);
   const memoryImport = recycle
     ? [
         ...name(MEMORY_IMPORT.module),
@@ -355,111 +386,71 @@ export function prepareSharedMemoryModule(
   source: string,
   limitName = 'limits.memoryMiB',
 ): SharedMemoryModule {
-  const capPages = Math.floor((memoryMiB * 1024 * 1024) / PAGE_BYTES);
-  const sections: Section[] = [];
-  let pos = 8;
-  while (pos < bytes.length) {
-    const id = bytes[pos]!;
-    const [size, start] = readLeb(bytes, pos + 1);
-    sections.push({ id, body: bytes.subarray(start, start + size) });
-    pos = start + size;
-  }
-  const check = (flags: number, min: number, max: number | undefined): number => {
-    if (flags & 0x04) throw new ModuleInvalidError(`${source}: 64-bit memories are not supported`);
-    if (min > capPages) {
-      throw new ModuleInvalidError(
-        `${source} needs ${(min * PAGE_BYTES) / 1048576} MiB of memory at start, over its limit of ${memoryMiB} MiB (${limitName})`,
-        { details: { source, initialPages: min, limitPages: capPages } },
-      );
-    }
-    return Math.min(max ?? 65536, capPages);
-  };
-  const limitsBytes = (min: number, max: number): number[] => [0x03, ...leb(min), ...leb(max)];
-
+  const cap = memoryCap(memoryMiB, source, limitName);
+  const sections = splitSections(bytes);
+  const shared = (min: number, max: number): number[] => [0x03, ...leb(min), ...leb(max)];
   let memory: { initial: number; maximum: number } | undefined;
-  let memoriesSeen = 0;
-  const out: number[] = [...bytes.subarray(0, 8)];
-  const emit = (id: number, body: ArrayLike<number>): void => {
-    out.push(id, ...leb(body.length));
-    for (let i = 0; i < body.length; i++) out.push(body[i]!);
-  };
+  let memories = 0;
+
+  // A defined memory: replaced by an import.
   const memSection = sections.find((s) => s.id === MEMORY_SECTION);
-  let defined: { min: number; max: number } | undefined;
+  let defined = false;
   if (memSection) {
-    let [count, p] = readLeb(memSection.body, 0);
-    memoriesSeen += count;
+    const [count, p] = readLeb(memSection.body, 0);
+    memories += count;
     if (count === 1) {
-      const flags = memSection.body[p++]!;
-      let min: number;
-      let max: number | undefined;
-      [min, p] = readLeb(memSection.body, p);
-      if (flags & 0x01) [max, p] = readLeb(memSection.body, p);
-      defined = { min, max: check(flags, min, max) };
+      const l = readLimits(memSection.body, p);
+      memory = { initial: l.min, maximum: cap.capped(l) };
+      defined = true;
     }
   }
+  // Imports: an imported memory gets shared, capped limits; everything else stays as it is.
   const importSection = sections.find((s) => s.id === IMPORT_SECTION);
-  let rewrittenImports: number[] | undefined;
+  let importCount = 0;
+  const entries: number[] = [];
   if (importSection) {
     const body = importSection.body;
-    const [count] = readLeb(body, 0);
-    const entries: number[] = [];
+    [importCount] = readLeb(body, 0);
     forEachImport(body, (kind, start, end) => {
       if (kind !== KIND_MEMORY) {
         entries.push(...body.subarray(start, end));
         return;
       }
-      memoriesSeen++;
-      // The limits are the entry's tail: flags, min[, max].
+      memories++;
+      // The limits are the entry's tail, after the two names and the kind byte.
       let p = start;
       let len: number;
       [len, p] = readLeb(body, p);
-      p += len;
-      [len, p] = readLeb(body, p);
+      [len, p] = readLeb(body, p + len);
       p += len + 1;
-      const headEnd = p;
-      const flags = body[p++]!;
-      let min: number;
-      let max: number | undefined;
-      [min, p] = readLeb(body, p);
-      if (flags & 0x01) [max, p] = readLeb(body, p);
-      const capped = check(flags, min, max);
-      memory = { initial: min, maximum: Math.max(min, capped) };
-      entries.push(...body.subarray(start, headEnd), ...limitsBytes(min, memory.maximum));
+      const l = readLimits(body, p);
+      memory = { initial: l.min, maximum: cap.capped(l) };
+      entries.push(...body.subarray(start, p), ...shared(memory.initial, memory.maximum));
     });
-    rewrittenImports = [...leb(count), ...entries];
   }
-  if (memoriesSeen !== 1) {
+  if (memories !== 1 || memory === undefined) {
     throw new ModuleInvalidError(
-      `${source}: a WASIX module needs exactly one memory, it has ${memoriesSeen}`,
+      `${source}: a WASIX module needs exactly one memory, it has ${memories}`,
     );
   }
-  const weftImport = defined
-    ? [
-        ...name(MEMORY_IMPORT.module),
-        ...name(MEMORY_IMPORT.name),
-        KIND_MEMORY,
-        ...limitsBytes(defined.min, Math.max(defined.min, defined.max)),
-      ]
-    : [];
-  if (defined) memory = { initial: defined.min, maximum: Math.max(defined.min, defined.max) };
+  if (defined) {
+    importCount++;
+    entries.push(
+      ...name(MEMORY_IMPORT.module),
+      ...name(MEMORY_IMPORT.name),
+      KIND_MEMORY,
+      ...shared(memory.initial, memory.maximum),
+    );
+  }
+  const out: number[] = [...bytes.subarray(0, 8)];
   let importEmitted = false;
   for (const s of sections) {
-    if (defined && !importEmitted && s.id !== 0 && s.id > IMPORT_SECTION) {
-      emit(IMPORT_SECTION, [...leb(1), ...weftImport]);
+    // The import section (id 2) must precede the function section (id 3) and everything after.
+    if (!importEmitted && (s.id === IMPORT_SECTION || (s.id !== 0 && s.id > IMPORT_SECTION))) {
+      emitSection(out, IMPORT_SECTION, [...leb(importCount), ...entries]);
       importEmitted = true;
     }
-    if (s.id === IMPORT_SECTION) {
-      const body = rewrittenImports!;
-      if (defined) {
-        const [n, rest] = readLeb(Uint8Array.from(body), 0);
-        emit(IMPORT_SECTION, [...leb(n + 1), ...body.slice(rest), ...weftImport]);
-      } else emit(IMPORT_SECTION, body);
-      importEmitted = true;
-    } else if (s.id === MEMORY_SECTION) {
-      // Replaced by the import.
-    } else {
-      emit(s.id, s.body);
-    }
+    if (s.id !== IMPORT_SECTION && s.id !== MEMORY_SECTION) emitSection(out, s.id, s.body);
   }
-  return { bytes: new Uint8Array(out), memory: memory! };
+  return { bytes: new Uint8Array(out), memory };
 }

@@ -15,7 +15,7 @@ import {
   type ResolvedActor,
 } from '../../lattice/index.ts';
 import { WasixInstance } from '../wasix/instance.ts';
-import type { ActorStats } from './wcgi-actor.ts';
+import { admitted, type ActorStats } from './admission.ts';
 
 const BACKOFF_FIRST_MS = 250;
 const BACKOFF_MAX_MS = 10_000;
@@ -219,16 +219,17 @@ export class ProxyActor {
     invocationId: string,
     deadline: number,
   ): Promise<ProxyResult> {
-    const { limits } = this.spec;
-    if (this.stats.inFlight >= limits.maxConcurrency + limits.maxQueue) {
-      throw new WeftError(
-        ErrorCode.Overloaded,
-        `actor '${this.spec.name}' has ${this.stats.inFlight} requests in flight (limits.maxConcurrency ${limits.maxConcurrency} + limits.maxQueue ${limits.maxQueue})`,
-        { details: { inFlight: this.stats.inFlight } },
-      );
-    }
-    this.stats.inFlight++;
-    this.stats.invocations++;
+    return admitted(this.spec.name, this.spec.limits, this.stats, () =>
+      this.#forward(head, body, invocationId, deadline),
+    );
+  }
+
+  async #forward(
+    head: HttpRequestHead,
+    body: Uint8Array,
+    invocationId: string,
+    deadline: number,
+  ): Promise<ProxyResult> {
     const t0 = performance.now();
     try {
       const inst = await this.#ready(deadline);
@@ -244,7 +245,7 @@ export class ProxyActor {
         body,
         [['x-weft-invocation-id', invocationId]],
         deadline,
-        limits.timeoutMs,
+        this.spec.limits.timeoutMs,
       );
       return {
         head: r.head,
@@ -253,7 +254,6 @@ export class ProxyActor {
         runUs: Math.round((performance.now() - t1) * 1000),
       };
     } catch (err) {
-      this.stats.errors++;
       if (err instanceof WeftError && err.code !== ErrorCode.Timeout) {
         this.#log.warn(
           { invocationId, code: err.code, reason: err.message },
@@ -261,8 +261,6 @@ export class ProxyActor {
         );
       }
       throw err;
-    } finally {
-      this.stats.inFlight--;
     }
   }
 

@@ -13,6 +13,7 @@ import {
 } from '../../lattice/index.ts';
 import { encodeEnviron } from '../wasi/index.ts';
 import { buildCgiEnv, parseCgiResponse } from '../wcgi/index.ts';
+import { admitted, type ActorStats } from './admission.ts';
 import type { LoadTreeMsg } from './worker-protocol.ts';
 import type { WorkerPool } from './worker-pool.ts';
 
@@ -35,12 +36,6 @@ export interface LoadedTree {
   key: string;
   guest: string;
   entries: LoadTreeMsg['entries'];
-}
-
-export interface ActorStats {
-  invocations: number;
-  errors: number;
-  inFlight: number;
 }
 
 export interface InvokeResult {
@@ -90,24 +85,9 @@ export class WcgiActor {
     invocationId: string,
     deadline: number,
   ): Promise<InvokeResult> {
-    const { limits } = this.spec;
-    if (this.stats.inFlight >= limits.maxConcurrency + limits.maxQueue) {
-      throw new WeftError(
-        ErrorCode.Overloaded,
-        `actor '${this.spec.name}' has ${this.stats.inFlight} requests in flight (limits.maxConcurrency ${limits.maxConcurrency} + limits.maxQueue ${limits.maxQueue})`,
-        { details: { inFlight: this.stats.inFlight } },
-      );
-    }
-    this.stats.inFlight++;
-    this.stats.invocations++;
-    try {
-      return await this.#run(head, body, invocationId, deadline);
-    } catch (err) {
-      this.stats.errors++;
-      throw err;
-    } finally {
-      this.stats.inFlight--;
-    }
+    return admitted(this.spec.name, this.spec.limits, this.stats, () =>
+      this.#run(head, body, invocationId, deadline),
+    );
   }
 
   async #run(

@@ -36,7 +36,7 @@ spec:
     join(FIXTURES_DIST, 'proxy-threads.wasm'),
     'capped.test',
     '\n      limits: { maxThreads: 2 }',
-  )}
+  )}${proxyActor('pair', join(ACTORS_DIST, 'httpd.wasm'), 'pair.test', '\n      instances: 2')}
 `);
 });
 
@@ -165,6 +165,24 @@ describe('a multi-threaded proxy actor', () => {
           typeof l.msg === 'string' && l.msg.includes('more than 2 threads (limits.maxThreads)'),
       ),
     ).toBe(true);
+  });
+});
+
+describe('a proxy actor with several instances', () => {
+  it('runs each as its own long-lived process and spreads concurrent requests over them', async () => {
+    const pids = new Set<number>();
+    for (let round = 0; round < 5 && pids.size < 2; round++) {
+      const all = await Promise.all(
+        Array.from(
+          { length: 8 },
+          async () => (JSON.parse((await get('pair.test', '/stats')).body) as { pid: number }).pid,
+        ),
+      );
+      for (const p of all) pids.add(p);
+    }
+    expect(pids.size).toBe(2);
+    const a = await inventory('pair');
+    expect(a?.instances?.map((i) => i.state)).toEqual(['ready', 'ready']);
   });
 });
 

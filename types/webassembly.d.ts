@@ -284,6 +284,13 @@ declare namespace WebAssembly {
     function instantiateStreaming(source: unknown, importObject?: Imports, options?: WebAssemblyCompileOptions): Promise<WebAssemblyInstantiatedSource>;
     /** [MDN Reference](https://developer.mozilla.org/docs/WebAssembly/Reference/JavaScript_interface/validate_static) */
     function validate(bytes: ArrayBufferView | ArrayBuffer, options?: WebAssemblyCompileOptions): boolean;
+    /** JS promise integration: an import that suspends the calling Wasm stack while the promise it returns is pending. */
+    var Suspending: {
+        prototype: object;
+        new(fn: (...args: never[]) => unknown): Function;
+    };
+    /** JS promise integration: an export that returns a promise, so that the imports it calls may suspend it. */
+    function promising<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => Promise<R>;
 }
 
 interface WebAssemblyCompileOptions {

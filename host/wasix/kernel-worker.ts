@@ -1,9 +1,14 @@
 /**
  * The kernel thread of one WASIX instance: creates its shared memory and kernel, starts the
  * guest's main thread (and the threads it spawns, up to a cap), and forwards the host's HTTP
- * requests to the guest's listener over keep-alive connections. It never runs guest code, so
- * it stays responsive however the guest behaves; the host ends the instance by terminating this
- * worker, which ends every guest thread with it.
+ * requests to the guest's listener over keep-alive connections. The host ends the instance by
+ * terminating this worker, which ends every guest thread with it.
+ *
+ * A guest that can spawn threads runs each thread on a worker of its own, and this thread never
+ * runs guest code. A guest that cannot (no spawn import) runs its one thread right here: a call
+ * that must wait returns a promise, which suspends the guest (JSPI) and frees this event loop
+ * until the call completes. Its calls are then plain function calls, with no thread to wake on
+ * either side, which is most of what a request costs.
  */
 import { createServer, type Socket as NetSocket } from 'node:net';
 import { parentPort, Worker, workerData } from 'node:worker_threads';
@@ -25,7 +30,9 @@ import {
   type GuestThreadMsg,
   type KernelData,
   type ToKernel,
+  WASIX_MODULES,
 } from './protocol.ts';
+import { guestImports, ProcExit, ThreadExit, threadCalls } from './thread-calls.ts';
 
 const data = workerData as KernelData;
 const GUEST_WORKER = new URL('./guest-worker.ts', import.meta.url);
@@ -373,6 +380,80 @@ function relay(sock: NetSocket): void {
   sock.on('close', () => end.close());
 }
 
+// ---- the guest's main thread -----------------------------------------------------------------
+
+/** Imports that start a thread: a guest without them can only ever have its main thread. */
+const SPAWN_CALLS = ['thread_spawn', 'thread_spawn_v2', 'thread-spawn'];
+
+function canSpawn(module: WebAssembly.Module): boolean {
+  return WebAssembly.Module.imports(module).some(
+    (i) =>
+      i.kind === 'function' && WASIX_MODULES.includes(i.module) && SPAWN_CALLS.includes(i.name),
+  );
+}
+
+/** One kernel call for the guest thread running here; a kernel bug answers `io`. */
+function kernelCall(name: string, args: (number | bigint)[]): number | Promise<number> {
+  let r: number | Promise<number> | undefined;
+  try {
+    r = kernel.call(name, args);
+  } catch {
+    return 29;
+  }
+  if (r instanceof Promise)
+    return r.then(
+      (v) => v ?? 0,
+      () => 29,
+    );
+  return r ?? 0;
+}
+
+/** Run the guest's only thread on this thread, suspended by JSPI whenever a call waits. */
+function runHere(): void {
+  const tid = nextTid++;
+  const local = threadCalls({
+    memory,
+    tid: () => tid,
+    blocking: 'async',
+    procExit: (code) => void kernel.call('proc_exit', [code]),
+  });
+  const mayWait = new Set(['futex_wait', 'thread_sleep']);
+  const imports = guestImports(data.module, memory, (name) => {
+    const f = local[name];
+    if (f !== undefined && !mayWait.has(name)) return f;
+    return new WebAssembly.Suspending(
+      f ?? ((...args: (number | bigint)[]) => kernelCall(name, args)),
+    );
+  });
+  const crashed = (err: unknown) =>
+    finish({
+      type: 'crash',
+      message: err instanceof Error ? `${err.name}: ${err.message}` : String(err),
+    });
+  let start: WebAssembly.ExportValue | undefined;
+  try {
+    start = new WebAssembly.Instance(data.module, imports).exports['_start'];
+    if (typeof start !== 'function') throw new Error('module has no _start export');
+  } catch (err) {
+    crashed(err);
+    return;
+  }
+  WebAssembly.promising(start as () => void)().then(
+    () => finish({ type: 'exit', code: 0 }),
+    (err: unknown) => {
+      // proc_exit: the kernel has the code already. thread_exit of the only thread ends it.
+      if (err instanceof ProcExit) return;
+      if (err instanceof ThreadExit) finish({ type: 'exit', code: 0 });
+      else crashed(err);
+    },
+  );
+}
+
+function startGuest(): void {
+  if (canSpawn(data.module)) startThread('main', 0);
+  else runHere();
+}
+
 if (data.publish !== undefined) {
   const { host, port } = data.publish;
   const server = createServer({ noDelay: true }, relay);
@@ -384,7 +465,9 @@ if (data.publish !== undefined) {
       host,
       port: typeof a === 'object' && a !== null ? a.port : port,
     });
+    // Started once the real address is known, so that it is known before the guest is ready.
+    startGuest();
   });
+} else {
+  startGuest();
 }
-
-startThread('main', 0);

@@ -289,7 +289,7 @@ async function cmdCall(c: Common, actor: string, v: Record<string, unknown>): Pr
   if (data !== undefined)
     body = data.startsWith('@') ? await readFile(data.slice(1)) : new TextEncoder().encode(data);
   return withClient(c, async (client) => {
-    const { reply, body: out } = await invoke(
+    const r = await invoke(
       client,
       {
         invocationId: nuid.next(),
@@ -311,12 +311,15 @@ async function cmdCall(c: Common, actor: string, v: Record<string, unknown>): Pr
       body,
       { timeoutMs: Number(v['timeout'] ?? 30_000), maxResponseBytes: 1024 * 1024 * 1024 },
     );
+    const reply = r.reply;
     if (v['include']) {
       process.stdout.write(
         `HTTP/1.1 ${reply.head.status}\n${reply.head.headers.map(([k, val]) => `${k}: ${val}`).join('\n')}\n\n`,
       );
     }
-    process.stdout.write(out);
+    // A streamed body is written as it arrives.
+    if (r.stream === undefined) process.stdout.write(r.body);
+    else for await (const piece of r.stream) process.stdout.write(piece);
     return reply.head.status >= 400 ? 1 : 0;
   });
 }

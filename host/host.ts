@@ -17,6 +17,8 @@ import {
   HostVerb,
   WeftError,
   attachBody,
+  LiveBody,
+  offerLive,
   connectLattice,
   receiveBody,
   unpack,
@@ -362,7 +364,9 @@ export class Host {
       const res = await actor.invoke(req.head, body, req.invocationId, deadline);
       return {
         head: res.head,
-        ...attachBody(this.#client, res.body, REPLY_STREAM_TTL_MS),
+        ...(res.body instanceof LiveBody
+          ? { bodyStream: offerLive(this.#client, res.body, REPLY_STREAM_TTL_MS) }
+          : attachBody(this.#client, res.body, REPLY_STREAM_TTL_MS)),
         hostId: this.hostId,
         timing: { startUs: res.startUs, runUs: res.runUs },
       };

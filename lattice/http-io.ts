@@ -162,10 +162,58 @@ export function writeResponse(
   body: Uint8Array,
   extra: HeaderPair[],
 ): void {
+  res.writeHead(head.status, rawHeaders(head, extra, body.length));
+  res.end(req.method === 'HEAD' ? undefined : body);
+}
+
+function rawHeaders(head: HttpResponseHead, extra: HeaderPair[], length: number): string[] {
   const raw: string[] = [];
   for (const [k, v] of head.headers) raw.push(k, v);
   for (const [k, v] of extra) raw.push(k, v);
-  raw.push('content-length', String(body.length));
-  res.writeHead(head.status, raw);
-  res.end(req.method === 'HEAD' ? undefined : body);
+  if (length >= 0) raw.push('content-length', String(length));
+  return raw;
+}
+
+/**
+ * Write an actor's streamed response as its pieces arrive: with its Content-Length when it
+ * declared one (`length` ≥ 0), chunked otherwise, waiting for the client to drain. A failure
+ * once the head is out can only cut the connection, which tells the client the body is
+ * incomplete; the error is rethrown for the log. Stops pulling when the client goes away.
+ */
+export async function writeStreamedResponse(
+  res: ServerResponse,
+  head: HttpResponseHead,
+  stream: AsyncGenerator<Uint8Array>,
+  length: number,
+  extra: HeaderPair[],
+): Promise<void> {
+  res.writeHead(head.status, rawHeaders(head, extra, length));
+  res.flushHeaders();
+  let gone = false;
+  const onClose = (): void => {
+    gone = true;
+  };
+  res.on('close', onClose);
+  try {
+    for await (const piece of stream) {
+      if (gone) break;
+      if (!res.write(piece)) {
+        await new Promise<void>((resolve) => {
+          const go = (): void => {
+            res.off('drain', go);
+            res.off('close', go);
+            resolve();
+          };
+          res.on('drain', go);
+          res.on('close', go);
+        });
+      }
+    }
+    if (!gone) res.end();
+  } catch (err) {
+    res.destroy();
+    throw err;
+  } finally {
+    res.off('close', onClose);
+  }
 }

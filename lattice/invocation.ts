@@ -6,7 +6,7 @@ import type { LatticeClient } from './client.ts';
 import { Header } from './client.ts';
 import { ErrorCode } from './errors.ts';
 import type { HttpRequestHead, HttpResponseHead } from './http.ts';
-import { fetchBytes, inlineLimitBytes, offerBytes, type StreamRef } from './streams.ts';
+import { fetchBytes, inlineLimitBytes, offerBytes, pullLive, type StreamRef } from './streams.ts';
 
 export interface InvokeRequest {
   /** Ties the request across gateway, host and logs. */
@@ -53,16 +53,22 @@ export interface InvokeOptions {
   maxResponseBytes: number;
 }
 
+/** A reply with its body: received whole, or (a live body) to be read as it arrives. */
+export type InvokeResult =
+  | { reply: InvokeReply; body: Uint8Array; stream?: undefined }
+  | { reply: InvokeReply; body?: undefined; stream: AsyncGenerator<Uint8Array> };
+
 /**
  * Send an invocation to the actor's queue subject, so NATS picks one of the hosts running it, and
- * return the reply with its body received. No host → WEFT_ERR_NO_HOST.
+ * return the reply with its body received, or to be read when it is live. No host →
+ * WEFT_ERR_NO_HOST.
  */
 export async function invoke(
   client: LatticeClient,
   req: InvokeRequest,
   body: Uint8Array,
   opts: InvokeOptions,
-): Promise<{ reply: InvokeReply; body: Uint8Array }> {
+): Promise<InvokeResult> {
   const headers: Record<string, string> = {
     [Header.Deadline]: String(Date.now() + opts.timeoutMs),
     [Header.InvocationId]: req.invocationId,
@@ -78,6 +84,15 @@ export async function invoke(
       message: `no host is running actor '${req.actor}'`,
     },
   });
+  if (reply.bodyStream?.live === true) {
+    // Each piece may wait for the actor; the host ends the body by the invocation's timeout.
+    const stream = pullLive(client, reply.bodyStream, {
+      timeoutMs: opts.timeoutMs + 2_000,
+      maxBytes: opts.maxResponseBytes,
+      tooLarge: ErrorCode.ResponseTooLarge,
+    });
+    return { reply, stream };
+  }
   const out = await receiveBody(client, reply, {
     timeoutMs: 30_000,
     maxBytes: opts.maxResponseBytes,

@@ -3,6 +3,10 @@
  * on a private subject and answers one chunk per request; the receiver asks for chunks with a
  * bounded window. Pulling is the flow control: a slow receiver never has more than WINDOW chunks
  * in flight, and nothing is truncated. An offer expires after its TTL.
+ *
+ * A body still being produced (a proxy actor's streamed response) is offered *live*: its size
+ * may be unknown, and each pull is answered with whatever has arrived since the last one (or as
+ * soon as something does), framed with a flag: more to come, the end, or an error.
  */
 import { nuid } from '@nats-io/transport-node';
 import type { LatticeClient } from './client.ts';
@@ -11,8 +15,11 @@ import { ErrorCode, WeftError } from './errors.ts';
 /** What the receiver needs to pull an offered body. */
 export interface StreamRef {
   id: string;
+  /** Bytes in all; for a live body, its declared length, or -1 when unknown. */
   size: number;
   chunkBytes: number;
+  /** A live body: pull it with `pullLive`, one piece at a time. */
+  live?: boolean;
 }
 
 /** Chunks requested at once by a receiver. */
@@ -91,4 +98,215 @@ export async function fetchBytes(
   };
   await Promise.all(Array.from({ length: Math.min(WINDOW, count) }, worker));
   return out;
+}
+
+/** A body written by a producer while one consumer reads it (see `offerLive`). */
+export class LiveBody {
+  /** The declared length, if any. */
+  readonly length: number | undefined;
+  /** The consumer went away (cancelled, or stopped pulling): stop producing. */
+  onAbandon: (() => void) | undefined = undefined;
+  readonly #chunks: Uint8Array[] = [];
+  #bytes = 0;
+  #ended = false;
+  #error: WeftError | undefined;
+  #waiter: (() => void) | undefined;
+  #paused = false;
+  readonly #highWater: number;
+  readonly #onFlow: ((paused: boolean) => void) | undefined;
+
+  /**
+   * `onFlow(true)` when `highWaterBytes` (default 1 MiB) are buffered and unread, `onFlow(false)`
+   * once a quarter of that is left: the producer should pause and resume.
+   */
+  constructor(
+    opts: { length?: number; highWaterBytes?: number; onFlow?(paused: boolean): void } = {},
+  ) {
+    this.length = opts.length;
+    this.#highWater = opts.highWaterBytes ?? 1024 * 1024;
+    this.#onFlow = opts.onFlow;
+  }
+
+  push(bytes: Uint8Array): void {
+    if (this.#ended || this.#error !== undefined || bytes.length === 0) return;
+    this.#chunks.push(bytes);
+    this.#bytes += bytes.length;
+    if (!this.#paused && this.#bytes >= this.#highWater) {
+      this.#paused = true;
+      this.#onFlow?.(true);
+    }
+    this.#wake();
+  }
+
+  end(): void {
+    this.#ended = true;
+    this.#wake();
+  }
+
+  /** End the body with an error, which the reader gets after the bytes already buffered. */
+  fail(err: WeftError): void {
+    if (this.#ended || this.#error !== undefined) return;
+    this.#error = err;
+    this.#wake();
+  }
+
+  abandon(): void {
+    this.fail(new WeftError(ErrorCode.Stream, 'the receiver went away'));
+    this.#chunks.length = 0;
+    this.#bytes = 0;
+    this.onAbandon?.();
+  }
+
+  /** Up to `max` bytes, waiting for some unless the body ended; `done` once all were read. */
+  async read(max: number): Promise<{ bytes: Uint8Array; done: boolean }> {
+    while (this.#bytes === 0 && !this.#ended && this.#error === undefined) {
+      await new Promise<void>((r) => (this.#waiter = r));
+    }
+    if (this.#bytes === 0 && this.#error !== undefined) throw this.#error;
+    const n = Math.min(max, this.#bytes);
+    const out = new Uint8Array(n);
+    let pos = 0;
+    while (pos < n) {
+      const c = this.#chunks[0]!;
+      const take = Math.min(c.length, n - pos);
+      out.set(c.subarray(0, take), pos);
+      pos += take;
+      if (take === c.length) this.#chunks.shift();
+      else this.#chunks[0] = c.subarray(take);
+    }
+    this.#bytes -= n;
+    if (this.#paused && this.#bytes <= this.#highWater / 4) {
+      this.#paused = false;
+      this.#onFlow?.(false);
+    }
+    return { bytes: out, done: this.#ended && this.#bytes === 0 };
+  }
+
+  #wake(): void {
+    const w = this.#waiter;
+    this.#waiter = undefined;
+    w?.();
+  }
+}
+
+const LIVE_MORE = 0;
+const LIVE_END = 1;
+const LIVE_ERROR = 2;
+const CANCEL = 'cancel';
+
+function frame(flag: number, bytes: Uint8Array): Uint8Array {
+  const out = new Uint8Array(1 + bytes.length);
+  out[0] = flag;
+  out.set(bytes, 1);
+  return out;
+}
+
+/**
+ * Serve a live body: pull `i` is answered with what arrived since pull `i - 1`, once something
+ * has. The offer ends with the body, on the receiver's cancel, or when no pull came for `idleMs`
+ * while nothing was pending (the body is then abandoned).
+ */
+export function offerLive(client: LatticeClient, body: LiveBody, idleMs: number): StreamRef {
+  const chunkBytes = Math.max(1024, client.nc.info!.max_payload - 4096);
+  const id = nuid.next();
+  const enc = new TextEncoder();
+  let next = 0;
+  let finished = false;
+  let idle: NodeJS.Timeout | undefined;
+  const finish = (): void => {
+    finished = true;
+    clearTimeout(idle);
+    sub.unsubscribe();
+  };
+  const watchIdle = (): void => {
+    idle = setTimeout(() => {
+      finish();
+      body.abandon();
+    }, idleMs);
+    idle.unref();
+  };
+  const sub = client.nc.subscribe(client.subjects.stream(id), {
+    callback: (err, msg) => {
+      if (err || finished) return;
+      const text = new TextDecoder().decode(msg.data);
+      if (text === CANCEL) {
+        finish();
+        body.abandon();
+        return;
+      }
+      if (!msg.reply) return;
+      if (Number(text) !== next) {
+        const e = { code: ErrorCode.Stream, message: `expected a pull of piece ${next}` };
+        msg.respond(frame(LIVE_ERROR, enc.encode(JSON.stringify(e))));
+        return;
+      }
+      next++;
+      clearTimeout(idle);
+      body.read(chunkBytes).then(
+        ({ bytes, done }) => {
+          if (finished) return;
+          msg.respond(frame(done ? LIVE_END : LIVE_MORE, bytes));
+          if (done) finish();
+          else watchIdle();
+        },
+        (e: unknown) => {
+          if (finished) return;
+          const w = e instanceof WeftError ? e : new WeftError(ErrorCode.Internal, String(e));
+          msg.respond(
+            frame(LIVE_ERROR, enc.encode(JSON.stringify({ code: w.code, message: w.message }))),
+          );
+          finish();
+        },
+      );
+    },
+  });
+  watchIdle();
+  return { id, size: body.length ?? -1, chunkBytes, live: true };
+}
+
+/**
+ * Read a live body piece by piece. Each pull may wait up to `timeoutMs` for the producer;
+ * `maxBytes` bounds the whole (raising `tooLarge`). Leaving the loop early cancels the offer.
+ */
+export async function* pullLive(
+  client: LatticeClient,
+  ref: StreamRef,
+  opts: { timeoutMs: number; maxBytes: number; tooLarge: ErrorCode },
+): AsyncGenerator<Uint8Array> {
+  const tooLarge = (size: number) =>
+    new WeftError(opts.tooLarge, `body of ${size} bytes exceeds ${opts.maxBytes} bytes`, {
+      details: { size, limitBytes: opts.maxBytes },
+    });
+  if (ref.size > opts.maxBytes) throw tooLarge(ref.size);
+  const subject = client.subjects.stream(ref.id);
+  const enc = new TextEncoder();
+  let total = 0;
+  let finished = false;
+  try {
+    for (let i = 0; !finished; i++) {
+      const msg = await client.requestRaw(subject, enc.encode(String(i)), {
+        timeoutMs: opts.timeoutMs,
+        noResponders: { code: ErrorCode.Stream, message: `body stream ${ref.id} is gone` },
+      });
+      const flag = msg.data[0];
+      const bytes = msg.data.subarray(1);
+      if (flag === LIVE_ERROR) {
+        finished = true;
+        const e = JSON.parse(new TextDecoder().decode(bytes)) as {
+          code: ErrorCode;
+          message: string;
+        };
+        throw new WeftError(e.code, e.message);
+      }
+      if (flag !== LIVE_MORE && flag !== LIVE_END) {
+        throw new WeftError(ErrorCode.Stream, `body stream ${ref.id}: a piece without its flag`);
+      }
+      finished = flag === LIVE_END;
+      total += bytes.length;
+      if (total > opts.maxBytes) throw tooLarge(total);
+      if (bytes.length > 0) yield bytes;
+    }
+  } finally {
+    if (!finished) client.nc.publish(subject, enc.encode(CANCEL));
+  }
 }

@@ -17,7 +17,7 @@
  * (larger: 413 and close); `Expect: 100-continue` gets a 100 Continue. A malformed request gets
  * 400 (431 for a head over 64 KiB or 100 fields, 501 for other transfer codings, 505 for
  * HTTP/2+) and the connection is closed. HEAD gets the GET head without a body. Every response
- * has a Content-Type and a Content-Length, except /chunked.
+ * has a Content-Type and a Content-Length, except /chunked and /stream.
  *
  * Routes, for any method. A leading `/proxy` path segment is stripped first (the manifest routes
  * /proxy/... here and the gateway passes the full path), so /proxy/hello is /hello:
@@ -32,8 +32,21 @@
  *                          accepted, connections open now
  *   /headers               200 application/json, the request's header fields as received: an
  *                          object of lower-cased names in first-seen order, repeats joined ", "
+ *   /stream?n=N            200 text/plain, chunked: N chunks (default 3, at most 1000), chunk i
+ *                          is "part <i>\n", sent at once; then the response is parked: it stays
+ *                          open, sending nothing, until a /release on another connection
+ *   /release               200 text/plain "released K\n", K the number of parked /stream
+ *                          responses; each then sends a last chunk "end\n" and the terminating
+ *                          chunk, and its connection carries on with its next request
  *   anything else          404 text/plain "not found\n"
- * A missing or bad n is 400.
+ * A missing or bad n is 400 (for /stream only a bad one).
+ *
+ * Parking: a parked connection is flagged (struct conn's `parked`) and stays in the poll set for
+ * input only, so the loop keeps serving everyone else; requests it pipelines meanwhile are
+ * buffered (up to MAX_HEAD, then it is not polled until released) and answered after the
+ * release. If its client hangs up (EOF or an error) it is closed like any other connection.
+ * /release scans the open connections for the flag, queues the end of each parked response and
+ * marks it for writing; the loop then sends it on the connection's next turn.
  *
  * Natively (`node actors/build.ts --native`) the same code is a plain Linux server using poll().
  */
@@ -59,6 +72,7 @@
 #define MAX_HEAD (64 * 1024)
 #define MAX_BODY (64u << 20)
 #define MAX_CHUNKS 1000000
+#define MAX_PARTS 1000
 #define BUF_INIT 4096
 #define RBUF_KEEP (64 * 1024)   /* an idle connection's read buffer shrinks back to this */
 #define CHUNK_BATCH (16 * 1024) /* /chunked output is formatted this much at a time */
@@ -82,6 +96,7 @@ struct conn {
   int src;
   uint64_t src_off, src_len; /* rbuf offset, pattern position or next chunk; bytes or chunks left */
   int want_write;
+  int parked; /* a /stream response waiting for a /release: input only, no next request */
   /* closing: our side is shut down, input is read and dropped until EOF or the deadline */
   int draining;
   int64_t drain_deadline;
@@ -225,6 +240,34 @@ static int64_t query_n(const struct http_request *r, uint64_t max) {
   return http_parse_u64(v, vn, max, &n) ? (int64_t)n : -1;
 }
 
+/* Queues data[0..n) (n > 0) as one chunk of a chunked body. */
+static int wput_chunk(struct conn *c, const char *data, size_t n) {
+  static const char hex[] = "0123456789abcdef";
+  char size[20];
+  char *q = size + sizeof size;
+  *--q = '\n';
+  *--q = '\r';
+  for (size_t v = n; v; v >>= 4) *--q = hex[v & 15];
+  return wput(c, q, (size_t)(size + sizeof size - q)) && wput(c, data, n) && wput(c, "\r\n", 2);
+}
+
+/* Ends every parked /stream response and queues it for sending; returns how many. Only flags
+ * and buffers change here: the loop sends on each connection's next turn (no connection is
+ * serviced or closed from inside another's request). */
+static uint64_t release_parked(void) {
+  static const char end[] = "4\r\nend\n\r\n0\r\n\r\n";
+  uint64_t k = 0;
+  for (size_t i = 0; i < nconns; i++) {
+    struct conn *p = conns[i];
+    if (!p->parked) continue;
+    p->parked = 0;
+    p->want_write = 1;
+    if (wput(p, end, sizeof end - 1)) k++;
+    else p->close_after = 1; /* out of memory: the response ends cut short */
+  }
+  return k;
+}
+
 static int path_is(const char *p, size_t n, const char *s) {
   return n == strlen(s) && memcmp(p, s, n) == 0;
 }
@@ -302,6 +345,36 @@ static int handle(struct conn *c, const struct http_request *r, size_t body_off,
     return respond(c, 200, "application/json", scratch, scratch_len, connection, head_only);
   }
   if (path_is(path, plen, "/headers")) return headers_json(c, r, connection, head_only);
+  if (path_is(path, plen, "/stream")) {
+    const char *v;
+    size_t vn;
+    uint64_t n = 3;
+    if (http_query_param(r->query, r->query_len, "n", &v, &vn) &&
+        !http_parse_u64(v, vn, MAX_PARTS, &n)) {
+      static const char msg[] = "n must be an integer from 0 to 1000\n";
+      return respond(c, 400, "text/plain; charset=utf-8", msg, sizeof msg - 1, connection,
+                     head_only);
+    }
+    if (!reserve(&c->wbuf, &c->wcap, c->wlen + HTTP_HEAD_ROOM + 32)) return 0;
+    c->wlen += http_write_head(c->wbuf + c->wlen, 200, "text/plain; charset=utf-8", -1, connection);
+    if (head_only) return 1;
+    for (uint64_t i = 0; i < n; i++) {
+      char part[32];
+      size_t pn = 5 + http_utoa(part + 5, i);
+      memcpy(part, "part ", 5);
+      part[pn++] = '\n';
+      if (!wput_chunk(c, part, pn)) return 0;
+    }
+    c->parked = 1; /* service() sends the parts, then waits for a /release */
+    return 1;
+  }
+  if (path_is(path, plen, "/release")) {
+    char msg[40];
+    memcpy(msg, "released ", 9);
+    size_t mn = 9 + http_utoa(msg + 9, release_parked());
+    msg[mn++] = '\n';
+    return respond(c, 200, "text/plain; charset=utf-8", msg, mn, connection, head_only);
+  }
   static const char nf[] = "not found\n";
   return respond(c, 404, "text/plain; charset=utf-8", nf, sizeof nf - 1, connection, head_only);
 }
@@ -501,6 +574,10 @@ static void service(struct conn *c) {
     }
     c->want_write = 0;
     if (c->consume) consume(c);
+    if (c->parked) { /* the /stream parts are out: wait for a /release, reading input meanwhile */
+      if (c->peer_eof) conn_close(c); /* the client hung up: nothing more to send it */
+      return;
+    }
     if (c->close_after) {
       start_drain(c);
       return;
@@ -618,19 +695,21 @@ static int wait_ready(struct pollfd *fds, size_t n, int timeout_ms) {
     if (!subs || !evs) abort();
     cap = n + 1;
   }
+  size_t nsubs = 0;
   for (size_t i = 0; i < n; i++) {
-    memset(&subs[i], 0, sizeof subs[i]);
-    subs[i].userdata = i;
-    if (fds[i].events & POLLOUT) {
-      subs[i].u.tag = __WASI_EVENTTYPE_FD_WRITE;
-      subs[i].u.u.fd_write.file_descriptor = (__wasi_fd_t)fds[i].fd;
-    } else {
-      subs[i].u.tag = __WASI_EVENTTYPE_FD_READ;
-      subs[i].u.u.fd_read.file_descriptor = (__wasi_fd_t)fds[i].fd;
-    }
     fds[i].revents = 0;
+    if (fds[i].fd < 0) continue; /* poll()'s "ignore this entry" */
+    __wasi_subscription_t *s = &subs[nsubs++];
+    memset(s, 0, sizeof *s);
+    s->userdata = i;
+    if (fds[i].events & POLLOUT) {
+      s->u.tag = __WASI_EVENTTYPE_FD_WRITE;
+      s->u.u.fd_write.file_descriptor = (__wasi_fd_t)fds[i].fd;
+    } else {
+      s->u.tag = __WASI_EVENTTYPE_FD_READ;
+      s->u.u.fd_read.file_descriptor = (__wasi_fd_t)fds[i].fd;
+    }
   }
-  size_t nsubs = n;
   if (timeout_ms >= 0) {
     memset(&subs[nsubs], 0, sizeof subs[nsubs]);
     subs[nsubs].userdata = UINT64_MAX;
@@ -702,8 +781,12 @@ int main(void) {
     fds[0].fd = lfd;
     fds[0].events = POLLIN;
     for (size_t i = 0; i < nconns; i++) {
-      fds[1 + i].fd = conns[i]->fd;
-      fds[1 + i].events = conns[i]->want_write ? POLLOUT : POLLIN;
+      struct conn *c = conns[i];
+      /* A parked connection with a full read buffer (make_room has no more room for pipelined
+       * input) would be readable forever: it sits out (fd -1) until released. */
+      int full = c->parked && !c->want_write && c->rlen >= c->rcap && c->rcap >= MAX_HEAD;
+      fds[1 + i].fd = full ? -1 : c->fd;
+      fds[1 + i].events = c->want_write ? POLLOUT : POLLIN;
     }
     size_t n = 1 + nconns;
     if (wait_ready(fds, n, ndraining ? 100 : -1) < 0) {

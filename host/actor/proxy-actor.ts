@@ -11,6 +11,7 @@ import {
   ErrorCode,
   WeftError,
   type HttpRequestHead,
+  type LiveBody,
   type HttpResponseHead,
   type ResolvedActor,
 } from '../../lattice/index.ts';
@@ -44,7 +45,8 @@ interface Slot {
 
 export interface ProxyResult {
   head: HttpResponseHead;
-  body: Uint8Array;
+  /** The whole body, or a streamed one still arriving. */
+  body: Uint8Array | LiveBody;
   startUs: number;
   runUs: number;
 }

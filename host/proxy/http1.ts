@@ -228,6 +228,8 @@ export class ResponseParser {
   /** Chunked and close-delimited bodies: views of the pushed chunks, joined once at the end. */
   #pieces: Uint8Array[] = [];
   #bodyBytes = 0;
+  /** Body bytes already handed out by `takeBody()`. */
+  #taken = 0;
   #chunkRemaining = 0;
   #sawCr = false;
   #result: Http1Response | undefined;
@@ -260,6 +262,39 @@ export class ResponseParser {
   /** Body bytes received so far, after de-chunking. */
   get bodyBytesSoFar(): number {
     return this.#bodyBytes;
+  }
+
+  /** The final head's fields (as in `result()`) once `headComplete`. */
+  get headers(): HeaderPair[] {
+    return this.#headers;
+  }
+
+  /** The body's length when the head declared it (Content-Length), else undefined. */
+  get declaredLength(): number | undefined {
+    return this.#fixed?.length;
+  }
+
+  /** Body bytes received and not yet taken by `takeBody()`. */
+  get untakenBytes(): number {
+    return this.#bodyBytes - this.#taken;
+  }
+
+  /**
+   * The body bytes received since the last call, as a new array, for a caller that passes the
+   * body on while it arrives; `result().body` then holds only what was not taken.
+   */
+  takeBody(): Uint8Array<ArrayBuffer> {
+    const from = this.#taken;
+    this.#taken = this.#bodyBytes;
+    if (this.#fixed !== undefined) return this.#fixed.slice(from, this.#bodyBytes);
+    const out = new Uint8Array(this.#bodyBytes - from);
+    let pos = 0;
+    for (const piece of this.#pieces) {
+      out.set(piece, pos);
+      pos += piece.length;
+    }
+    this.#pieces = [];
+    return out;
   }
 
   /** True once the whole response has been read. */
@@ -329,7 +364,9 @@ export class ResponseParser {
     this.#result ??= {
       status: this.#status,
       headers: this.#headers,
-      body: this.#fixed ?? joinPieces(this.#pieces, this.#bodyBytes),
+      body:
+        this.#fixed?.subarray(this.#taken) ??
+        joinPieces(this.#pieces, this.#bodyBytes - this.#taken),
       keepAlive: this.#keepAlive,
     };
     this.#pieces = [];

@@ -8,6 +8,7 @@ import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import {
   ErrorCode,
+  LiveBody,
   WeftError,
   type HeaderPair,
   type HttpRequestHead,
@@ -31,13 +32,16 @@ export interface InstanceOptions extends Omit<KernelData, 'pid'> {
 
 export interface ForwardResult {
   head: HttpResponseHead;
-  body: Uint8Array;
+  /** The whole body, or a streamed one still arriving. */
+  body: Uint8Array | LiveBody;
 }
 
 interface InFlight {
   resolve(r: ForwardResult): void;
   reject(err: WeftError): void;
   timer: NodeJS.Timeout;
+  /** Once the head of a streamed response came: its body. */
+  live?: LiveBody;
 }
 
 let nextPid = 100;
@@ -114,9 +118,37 @@ export class WasixInstance {
         p?.resolve({ head: { status: m.status, headers: m.headers }, body: m.body });
         return;
       }
+      case 'head': {
+        const p = this.#pending.get(m.id);
+        if (p === undefined) return;
+        const id = m.id;
+        const live = new LiveBody({
+          ...(m.length === undefined ? {} : { length: m.length }),
+          onFlow: (paused) => this.#post({ type: paused ? 'pause' : 'resume', id }),
+        });
+        live.onAbandon = () => {
+          if (this.#take(id) !== undefined) this.#post({ type: 'cancel', id });
+        };
+        p.live = live;
+        p.resolve({ head: { status: m.status, headers: m.headers }, body: live });
+        return;
+      }
+      case 'body': {
+        const p = m.end ? this.#take(m.id) : this.#pending.get(m.id);
+        p?.live?.push(m.bytes);
+        if (m.end) p?.live?.end();
+        return;
+      }
       case 'failure': {
         const p = this.#take(m.id);
-        p?.reject(new WeftError(m.code as ErrorCode, m.message, { details: m.details ?? {} }));
+        const err = new WeftError(m.code as ErrorCode, m.message, { details: m.details ?? {} });
+        if (p?.live !== undefined) {
+          this.#opts.log.warn(
+            { guestPid: this.pid, code: err.code, reason: err.message },
+            'streamed response failed',
+          );
+          p.live.fail(err);
+        } else p?.reject(err);
         return;
       }
       case 'exit': {
@@ -164,14 +196,16 @@ export class WasixInstance {
     return new Promise<ForwardResult>((resolve, reject) => {
       const timer = setTimeout(
         () => {
-          if (this.#take(id) === undefined) return;
+          const p = this.#take(id);
+          if (p === undefined) return;
           this.#post({ type: 'cancel', id });
-          reject(
-            new WeftError(
-              ErrorCode.Timeout,
-              `the actor did not answer within its timeout of ${timeoutMs} ms`,
-            ),
+          const err = new WeftError(
+            ErrorCode.Timeout,
+            `the actor did not answer within its timeout of ${timeoutMs} ms`,
           );
+          // A streamed response is cut at the timeout too: it bounds the whole invocation.
+          if (p.live !== undefined) p.live.fail(err);
+          else reject(err);
         },
         Math.max(0, deadline - Date.now()),
       );
@@ -193,12 +227,12 @@ export class WasixInstance {
       this.#pending.delete(id);
       clearTimeout(p.timer);
       this.inFlight--;
-      p.reject(
-        new WeftError(
-          ErrorCode.InstanceCrashed,
-          `the instance ${reason} before answering (the request may have been partly processed)`,
-        ),
+      const err = new WeftError(
+        ErrorCode.InstanceCrashed,
+        `the instance ${reason} before answering (the request may have been partly processed)`,
       );
+      if (p.live !== undefined) p.live.fail(err);
+      else p.reject(err);
     }
     void this.#worker.terminate();
     this.#opts.onEnded(reason, crashed);

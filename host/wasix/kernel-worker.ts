@@ -208,15 +208,33 @@ interface Pending {
   bytes: Uint8Array;
   method: string;
   conn: Conn | undefined;
+  /** The head went to the host; the body follows in pieces. */
+  streaming: boolean;
+  /** Starts streaming a response still incomplete this long after its head. */
+  streamTimer: NodeJS.Timeout | undefined;
 }
+
+/**
+ * A response is passed on whole when it is complete soon after its head, which is what almost
+ * every response is; one still incomplete STREAM_AFTER_MS after its head, or with
+ * STREAM_AFTER_BYTES of body waiting, is streamed from then on (server-sent events, long
+ * downloads, a slow generator), so that the client sees its bytes as the guest writes them.
+ */
+const STREAM_AFTER_MS = 5;
+const STREAM_AFTER_BYTES = 64 * 1024;
 
 const idle: Conn[] = [];
 const queue: Pending[] = [];
 const byId = new Map<number, Pending>();
 let open = 0;
 
-function fail(p: Pending, err: WeftError): void {
+function settle(p: Pending): void {
   byId.delete(p.id);
+  clearTimeout(p.streamTimer);
+}
+
+function fail(p: Pending, err: WeftError): void {
+  settle(p);
   post({ type: 'failure', id: p.id, code: err.code, message: err.message, details: err.details });
 }
 
@@ -244,8 +262,8 @@ function openConn(): Conn | undefined {
         return;
       }
       try {
-        if (!c.parser.push(bytes)) return;
-        complete(c, p);
+        if (c.parser.push(bytes)) complete(c, p);
+        else if (c.parser.headComplete) progress(c, p);
       } catch (err) {
         c.request = undefined;
         drop(c);
@@ -282,21 +300,56 @@ function complete(c: Conn, p: Pending, closing = false): void {
   const r = parser.result();
   c.request = undefined;
   c.parser = undefined;
-  byId.delete(p.id);
-  const body = r.body;
-  post(
-    { type: 'response', id: p.id, status: r.status, headers: r.headers, body },
-    body.byteOffset === 0 &&
-      body.byteLength === body.buffer.byteLength &&
-      !(body.buffer instanceof SharedArrayBuffer)
-      ? [body.buffer as ArrayBuffer]
-      : [],
-  );
+  settle(p);
+  if (p.streaming) {
+    const rest = r.body.slice();
+    post({ type: 'body', id: p.id, bytes: rest, end: true }, [rest.buffer]);
+  } else {
+    const body = r.body;
+    post(
+      { type: 'response', id: p.id, status: r.status, headers: r.headers, body },
+      body.byteOffset === 0 &&
+        body.byteLength === body.buffer.byteLength &&
+        !(body.buffer instanceof SharedArrayBuffer)
+        ? [body.buffer as ArrayBuffer]
+        : [],
+    );
+  }
   if (closing || !r.keepAlive || parser.leftover.length > 0) drop(c);
   else {
     idle.push(c);
     pump();
   }
+}
+
+/** More of an incomplete response arrived: pass it on if streaming, or decide to stream. */
+function progress(c: Conn, p: Pending): void {
+  const parser = c.parser!;
+  if (p.streaming) {
+    const bytes = parser.takeBody();
+    if (bytes.length > 0) post({ type: 'body', id: p.id, bytes, end: false }, [bytes.buffer]);
+  } else if (parser.untakenBytes >= STREAM_AFTER_BYTES) {
+    startStreaming(c, p);
+  } else {
+    p.streamTimer ??= setTimeout(() => {
+      if (c.request === p && !p.streaming) startStreaming(c, p);
+    }, STREAM_AFTER_MS);
+  }
+}
+
+function startStreaming(c: Conn, p: Pending): void {
+  const parser = c.parser!;
+  p.streaming = true;
+  clearTimeout(p.streamTimer);
+  const length = parser.declaredLength;
+  post({
+    type: 'head',
+    id: p.id,
+    status: parser.status!,
+    headers: parser.headers,
+    ...(length === undefined ? {} : { length }),
+  });
+  progress(c, p);
 }
 
 function send(c: Conn, p: Pending): void {
@@ -327,7 +380,14 @@ function request(id: number, head: HttpRequestHead, body: Uint8Array, extra: Hea
     post({ type: 'failure', id, code: asWeftError(err).code, message: asWeftError(err).message });
     return;
   }
-  const p: Pending = { id, bytes, method: head.method, conn: undefined };
+  const p: Pending = {
+    id,
+    bytes,
+    method: head.method,
+    conn: undefined,
+    streaming: false,
+    streamTimer: undefined,
+  };
   byId.set(id, p);
   queue.push(p);
   pump();
@@ -336,7 +396,7 @@ function request(id: number, head: HttpRequestHead, body: Uint8Array, extra: Hea
 function cancel(id: number): void {
   const p = byId.get(id);
   if (p === undefined) return;
-  byId.delete(id);
+  settle(p);
   const qi = queue.indexOf(p);
   if (qi >= 0) queue.splice(qi, 1);
   if (p.conn !== undefined && p.conn.request === p) {
@@ -345,9 +405,18 @@ function cancel(id: number): void {
   }
 }
 
+/** The consumer of a streamed response is full (`pause`) or has room again. */
+function flow(id: number, paused: boolean): void {
+  const c = byId.get(id)?.conn;
+  if (c === undefined || c.request?.id !== id) return;
+  if (paused) c.end.sinkPaused = true;
+  else c.end.resumeSink();
+}
+
 parentPort!.on('message', (m: ToKernel) => {
   if (m.type === 'request') request(m.id, m.head, m.body, m.extra);
   else if (m.type === 'cancel') cancel(m.id);
+  else flow(m.id, m.type === 'pause');
 });
 
 // ---- `weft run --serve`: real TCP connections relayed to the guest ------------------------

@@ -84,6 +84,11 @@ export class StreamEnd extends Waitable {
   txShut = false;
   closed = false;
   sink: StreamSink | undefined = undefined;
+  /**
+   * The sink asked for no more bytes for now: they queue in `rx` as for a guest reader, so the
+   * writer blocks at the high-water mark, until `resumeSink()` hands them over.
+   */
+  sinkPaused = false;
   /** Called when queued bytes are read, so a JS producer may resume. */
   onDrain: (() => void) | undefined = undefined;
   local: SockAddr;
@@ -103,7 +108,7 @@ export class StreamEnd extends Waitable {
   room(): number {
     const p = this.peer;
     if (p === undefined || p.closed) return 0;
-    if (p.sink !== undefined) return STREAM_HIGH_WATER;
+    if (p.sink !== undefined && !p.sinkPaused) return STREAM_HIGH_WATER;
     return Math.max(0, STREAM_HIGH_WATER - p.rxBytes);
   }
 
@@ -122,7 +127,7 @@ export class StreamEnd extends Waitable {
   send(bytes: Uint8Array): void {
     const p = this.peer;
     if (p === undefined || p.closed || bytes.length === 0) return;
-    if (p.sink !== undefined) {
+    if (p.sink !== undefined && !p.sinkPaused) {
       p.sink.data(bytes);
       return;
     }
@@ -178,13 +183,23 @@ export class StreamEnd extends Waitable {
     this.txShut = true;
     const p = this.peer;
     if (p !== undefined && !p.closed) {
-      if (p.sink !== undefined) p.sink.end(false);
+      if (p.sink !== undefined && !p.sinkPaused) p.sink.end(false);
       else {
         p.rxEof = true;
         p.wake();
       }
     }
     this.wake();
+  }
+
+  /** Hand the bytes queued while paused to the sink (and the end, if it came), then go on. */
+  resumeSink(): void {
+    if (!this.sinkPaused) return;
+    this.sinkPaused = false;
+    const sink = this.sink;
+    if (sink === undefined) return;
+    if (this.rxBytes > 0) sink.data(this.receive(this.rxBytes, false).slice());
+    if (this.rxEof && !this.closed) sink.end(this.reset);
   }
 
   /** Close this end; unread input makes it an abortive close (the peer sees a reset). */
@@ -196,7 +211,7 @@ export class StreamEnd extends Waitable {
     this.rxBytes = 0;
     const p = this.peer;
     if (p !== undefined && !p.closed) {
-      if (p.sink !== undefined) p.sink.end(abort);
+      if (p.sink !== undefined && !p.sinkPaused) p.sink.end(abort);
       else {
         p.rxEof = true;
         if (abort) p.reset = true;

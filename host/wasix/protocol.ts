@@ -67,7 +67,9 @@ export interface KernelData {
 /** Host → kernel. */
 export type ToKernel =
   | { type: 'request'; id: number; head: HttpRequestHead; body: Uint8Array; extra: HeaderPair[] }
-  | { type: 'cancel'; id: number };
+  | { type: 'cancel'; id: number }
+  /** A streamed response's consumer has too much buffered / has room again. */
+  | { type: 'pause' | 'resume'; id: number };
 
 /** Kernel → host. */
 export type FromKernel =
@@ -85,6 +87,12 @@ export type FromKernel =
       headers: HeaderPair[];
       body: Uint8Array;
     }
+  /**
+   * A response not complete soon after its head is streamed: its head (with the body's length
+   * when declared), then its body in pieces; a `failure` may end it instead.
+   */
+  | { type: 'head'; id: number; status: number; headers: HeaderPair[]; length?: number }
+  | { type: 'body'; id: number; bytes: Uint8Array; end: boolean }
   | {
       type: 'failure';
       id: number;

@@ -21,7 +21,9 @@ import {
   requestHead,
   traceparentFor,
   writeResponse,
+  writeStreamedResponse,
   splitTarget,
+  type HeaderPair,
   type LatticeClient,
 } from '../../lattice/index.ts';
 import { RouteTable } from './routes.ts';
@@ -179,15 +181,29 @@ export class Gateway {
       const { limits } = match.entry;
       const body = await readBody(req, limits.maxRequestBytes);
       const head = requestHead(req, { path, query, routePrefix: match.prefix, traceparent });
-      const { reply, body: out } = await invoke(client, { invocationId, actor, head }, body, {
+      const r = await invoke(client, { invocationId, actor, head }, body, {
         timeoutMs: limits.timeoutMs,
         traceparent,
         maxResponseBytes: limits.maxResponseBytes,
       });
-      writeResponse(req, res, reply.head, out, [
+      const reply = r.reply;
+      const extra: HeaderPair[] = [
         ['x-weft-invocation-id', invocationId],
         ['x-weft-host-id', reply.hostId],
-      ]);
+      ];
+      if (r.stream === undefined) writeResponse(req, res, reply.head, r.body, extra);
+      else {
+        const size = reply.bodyStream?.size ?? -1;
+        await writeStreamedResponse(res, reply.head, r.stream, size, extra).catch(
+          (err: unknown) => {
+            // The head is out: the cut connection is all the client can be told.
+            this.#log.warn(
+              { invocationId, actor, hostId: reply.hostId, err: (err as Error).message },
+              'streamed response cut',
+            );
+          },
+        );
+      }
       this.#log.debug(
         {
           invocationId,

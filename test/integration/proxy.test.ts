@@ -92,7 +92,36 @@ describe('a proxy actor', () => {
     expect(await res.text()).toBe('chunk 0\nchunk 1\nchunk 2\nchunk 3\nchunk 4\n');
     const big = await fetch(`${base}/proxy/bytes?n=3000000`);
     expect(big.status).toBe(200);
-    expect((await big.arrayBuffer()).byteLength).toBe(3_000_000);
+    // Large enough to be streamed; the length the actor declared is passed on.
+    expect(big.headers.get('content-length')).toBe('3000000');
+    const bytes = new Uint8Array(await big.arrayBuffer());
+    expect(bytes.byteLength).toBe(3_000_000);
+    expect(bytes.every((b, i) => b === i % 251)).toBe(true);
+  });
+
+  it('streams a response while the actor writes it', async () => {
+    const decoder = new TextDecoder();
+    const res = await fetch(`${base}/proxy/stream?n=3`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-length')).toBeNull();
+    const reader = res.body!.getReader();
+    let got = '';
+    while (!got.includes('part 2\n')) {
+      const { value, done } = await reader.read();
+      expect(done).toBe(false);
+      got += decoder.decode(value, { stream: true });
+    }
+    expect(got).toBe('part 0\npart 1\npart 2\n');
+    // Only now may the actor finish the response: had it been buffered whole, the client would
+    // never have seen the parts above.
+    const release = await fetch(`${base}/proxy/release`);
+    expect(await release.text()).toBe('released 1\n');
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      got += decoder.decode(value, { stream: true });
+    }
+    expect(got).toBe('part 0\npart 1\npart 2\nend\n');
   });
 
   it('sees the forwarded request headers', async () => {

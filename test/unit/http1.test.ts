@@ -853,3 +853,37 @@ describe('ResponseParser: options', () => {
     expect(() => parser({ maxHeaderBytes: 0 })).toThrow(RangeError);
   });
 });
+
+describe('ResponseParser, body taken while it arrives', () => {
+  const bytes = (s: string) => new TextEncoder().encode(s);
+  const str = (b: Uint8Array) => new TextDecoder().decode(b);
+
+  it('hands out each de-chunked increment once; the result holds only the rest', () => {
+    const p = new ResponseParser({ method: 'GET', maxBodyBytes: 1000 });
+    expect(
+      p.push(bytes('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-A: 1\r\n\r\n5\r\nhel')),
+    ).toBe(false);
+    expect(p.headComplete).toBe(true);
+    expect(p.headers).toEqual([['X-A', '1']]);
+    expect(p.declaredLength).toBeUndefined();
+    expect(p.untakenBytes).toBe(3);
+    expect(str(p.takeBody())).toBe('hel');
+    expect(p.takeBody().length).toBe(0);
+    expect(p.push(bytes('lo\r\n6\r\n world\r\n'))).toBe(false);
+    expect(str(p.takeBody())).toBe('lo world');
+    expect(p.push(bytes('1\r\n!\r\n0\r\n\r\n'))).toBe(true);
+    expect(str(p.result().body)).toBe('!');
+  });
+
+  it('does the same for a Content-Length body, which declares its length', () => {
+    const p = new ResponseParser({ method: 'GET', maxBodyBytes: 1000 });
+    p.push(bytes('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123'));
+    expect(p.declaredLength).toBe(10);
+    const first = p.takeBody();
+    expect(str(first)).toBe('0123');
+    expect(p.push(bytes('456789'))).toBe(true);
+    expect(str(p.result().body)).toBe('456789');
+    // What was taken is a copy: the parser's own buffer does not change it.
+    expect(str(first)).toBe('0123');
+  });
+});

@@ -22,6 +22,8 @@ import {
   pushModuleFile,
   undeployApplication,
   type HostInventory,
+  appStatus,
+  type AppStatus,
   type LatticeClient,
   type HeaderPair,
 } from '../lattice/index.ts';
@@ -38,7 +40,8 @@ Usage: weft <command> [options]
 
 Run a lattice
   up [--http-port P] [--nats URL]   NATS (unless --nats), a host, a gateway and the example app
-  host [--label k=v]... [--workers N] [--host-id ID]
+  host [--label k=v]... [--workers N] [--host-id ID] [--heartbeat-ms MS] [--no-scheduler]
+                                    SIGTERM drains: placements move, requests in flight finish
   gateway [--listen ADDR:PORT]
 
 Run one module, no lattice
@@ -52,6 +55,7 @@ Deploy and inspect
   push FILE.wasm [--tag NAME:TAG]   store a module, print its digest
   deploy FILE.yaml [--no-wait]      validate, push modules, store and place the application
   undeploy NAME
+  status NAME [--json]              per actor: instances wanted and running, hosts, what is wrong
   app validate FILE.yaml            check a manifest without a lattice
   get hosts|apps|actors|routes [--json]
   call ACTOR [--method M] [--path P] [-H 'K: V']... [--data @FILE|TEXT] [-i]
@@ -136,37 +140,31 @@ function endProgress(): void {
   if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
 }
 
-/** Wait until every actor of `app` runs on at least one host; returns the hosts per actor. */
-async function waitForActors(
+/** Poll the application's status until every actor runs as wanted, or the deadline. */
+async function waitForApp(
   client: LatticeClient,
-  actors: string[],
+  name: string,
   timeoutMs: number,
-): Promise<{ ready: boolean; failed: string[] }> {
+): Promise<AppStatus> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const hosts = await client.gather<HostInventory>(client.subjects.hostPing(), {}, 300);
-    const running = new Set<string>();
-    const failed: string[] = [];
-    for (const h of hosts) {
-      for (const a of h.actors) {
-        if (!actors.includes(a.name)) continue;
-        if (a.state === 'running') running.add(a.name);
-        if (a.state === 'failed') failed.push(`${a.name} on ${h.hostId}: ${a.error ?? 'failed'}`);
-      }
-    }
-    const missing = actors.filter((a) => !running.has(a));
-    progress(`waiting for ${missing.join(', ')} on ${hosts.length} host(s)`);
-    if (missing.length === 0) return { ready: true, failed };
-    if (
-      Date.now() > deadline ||
-      (failed.length > 0 &&
-        hosts.length > 0 &&
-        missing.every((m) => failed.some((f) => f.startsWith(`${m} on`))))
-    ) {
-      return { ready: false, failed };
-    }
+    const st = await appStatus(client, name);
+    const running = st.actors.reduce((n, a) => n + Math.min(a.running, a.wanted), 0);
+    const wanted = st.actors.reduce((n, a) => n + a.wanted, 0);
+    progress(`${st.state}: ${running} of ${wanted} instance(s) running`, running, wanted);
+    if (st.state === 'running' || st.state === 'failed' || Date.now() > deadline) return st;
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** What is wrong with each actor that is not running as wanted, one line each. */
+function statusProblems(st: AppStatus): string[] {
+  return st.actors
+    .filter((a) => a.running < a.wanted || a.waiting !== undefined || a.error !== undefined)
+    .map(
+      (a) =>
+        `${a.actor}: ${a.running} of ${a.wanted} running${a.waiting ? `; waiting: ${a.waiting}` : ''}${a.error ? `; error: ${a.error}` : ''}`,
+    );
 }
 
 async function cmdDeploy(c: Common, file: string, wait: boolean): Promise<void> {
@@ -186,17 +184,13 @@ async function cmdDeploy(c: Common, file: string, wait: boolean): Promise<void> 
     endProgress();
     print(`deployed ${app.name}@${app.version}: ${app.actors.map((a) => a.name).join(', ')}`);
     if (!wait) return;
-    const r = await waitForActors(
-      client,
-      app.actors.map((a) => a.name),
-      30_000,
-    );
+    const st = await waitForApp(client, app.name, 30_000);
     endProgress();
-    if (r.ready) print(`ready in ${Math.round(performance.now() - t0)} ms`);
+    if (st.state === 'running') print(`ready in ${Math.round(performance.now() - t0)} ms`);
     else {
       throw new WeftError(
         ErrorCode.NoHost,
-        `not every actor is running yet${r.failed.length ? `:\n  ${r.failed.join('\n  ')}` : ' (is a host running? see weft get hosts)'}`,
+        `${app.name} is ${st.state}, not every actor is running:\n  ${statusProblems(st).join('\n  ')}\n(see weft status ${app.name}, weft get hosts)`,
       );
     }
   });
@@ -359,15 +353,12 @@ async function cmdUp(c: Common, v: Record<string, unknown>): Promise<void> {
     const manifest = parseManifest(await readFile(manifestFile, 'utf8'), manifestFile);
     await withClient({ ...c, nats: urls }, async (client) => {
       const app = await deployApplication(client, manifest, manifestFile);
-      const r = await waitForActors(
-        client,
-        app.actors.map((a) => a.name),
-        30_000,
-      );
-      if (!r.ready)
+      const st = await waitForApp(client, app.name, 30_000);
+      endProgress();
+      if (st.state !== 'running')
         throw new WeftError(
           ErrorCode.NoHost,
-          `example application not ready: ${r.failed.join('; ')}`,
+          `example application is ${st.state}: ${statusProblems(st).join('; ')}`,
         );
     });
     await new Promise((r) => setTimeout(r, 100));
@@ -537,6 +528,8 @@ async function main(argv: string[]): Promise<number> {
         label: { type: 'string', multiple: true },
         workers: { type: 'string' },
         'host-id': { type: 'string' },
+        'heartbeat-ms': { type: 'string' },
+        'no-scheduler': { type: 'boolean' },
       });
       const c = common(values, true);
       const labels: Record<string, string> = {};
@@ -548,11 +541,17 @@ async function main(argv: string[]): Promise<number> {
         labels[l.slice(0, i)] = l.slice(i + 1);
       }
       const workers = values.workers ?? env['WEFT_WORKERS'];
+      const beat = values['heartbeat-ms'] ?? env['WEFT_HEARTBEAT_MS'];
+      if (beat !== undefined && !(Number.isInteger(Number(beat)) && Number(beat) >= 100)) {
+        throw new UsageError(`--heartbeat-ms expects an integer >= 100, got '${beat}'`);
+      }
       const host = new Host({
         nats: c.nats,
         lattice: c.lattice,
         log: c.log,
         labels,
+        ...(beat === undefined ? {} : { heartbeatMs: Number(beat) }),
+        ...(values['no-scheduler'] === true ? { scheduler: false } : {}),
         ...(workers === undefined ? {} : { workers: Number(workers) }),
         ...((values['host-id'] ?? env['WEFT_HOST_ID']) === undefined
           ? {}
@@ -625,6 +624,26 @@ async function main(argv: string[]): Promise<number> {
         `${file}: valid (${m.metadata.name}@${m.metadata.version}, ${m.spec.actors.length} actor(s))`,
       );
       return 0;
+    }
+    case 'status': {
+      const { values, positionals } = parse(rest, { json: { type: 'boolean' } });
+      if (!positionals[0]) throw new UsageError('weft status: expected NAME');
+      const st = await withClient(common(values, false), (client) =>
+        appStatus(client, positionals[0]!),
+      );
+      if (values.json === true) print(JSON.stringify(st, null, 2));
+      else {
+        print(`${st.app}@${st.version}: ${st.state}`);
+        const rows = st.actors.map((a) => ({
+          actor: a.actor,
+          mode: a.mode,
+          running: `${a.running}/${a.wanted}`,
+          hosts: a.hosts.map((h) => `${h.hostId}:${h.running}/${h.placed}`).join(' ') || '-',
+          problem: a.waiting ?? a.error ?? '',
+        }));
+        print(table(rows, ['actor', 'mode', 'running', 'hosts', 'problem']));
+      }
+      return st.state === 'running' ? 0 : 1;
     }
     case 'get': {
       const { values, positionals } = parse(rest, { json: { type: 'boolean' } });

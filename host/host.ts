@@ -1,8 +1,9 @@
 /**
  * `weft host`: joins a lattice, announces itself, heartbeats its inventory, answers ping and get,
- * and runs every actor of every deployed application (placement by spread and a scheduler come
- * later; here each host is eligible for every actor). Modules come from the artifact store and
- * are compiled once per digest and memory cap.
+ * runs a scheduler candidate (scheduler/), and runs the actors the scheduler places on it: a
+ * wcgi actor once, a proxy actor with as many instances as placed here. Modules come from the
+ * artifact store and are compiled once per digest and memory cap. On stop it drains: it says so
+ * first (its placements move at once), takes no new invocations, lets those in flight finish.
  */
 import { availableParallelism, hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
@@ -15,6 +16,7 @@ import {
   EventType,
   Header,
   HostVerb,
+  PlacementStore,
   WeftError,
   attachBody,
   LiveBody,
@@ -22,6 +24,7 @@ import {
   connectLattice,
   receiveBody,
   unpack,
+  type AppPlacements,
   type DeployedApp,
   type HostInventory,
   type InvokeReply,
@@ -33,8 +36,10 @@ import { prepareModule, prepareSharedMemoryModule } from './actor/prepare-module
 import { ProxyActor, type SharedModule } from './actor/proxy-actor.ts';
 import { WcgiActor, type LoadedModule, type LoadedTree } from './actor/wcgi-actor.ts';
 import { WorkerPool } from './actor/worker-pool.ts';
+import { Scheduler } from '../scheduler/scheduler.ts';
 
 export const DEFAULT_HEARTBEAT_MS = 2_000;
+const DEFAULT_DRAIN_GRACE_MS = 10_000;
 /** How long a reply body stays offered for pulling (ms). */
 const REPLY_STREAM_TTL_MS = 60_000;
 
@@ -47,6 +52,12 @@ export interface HostOptions {
   /** Worker threads for WCGI instances (default: available cores). */
   workers?: number;
   heartbeatMs?: number;
+  /** Run a scheduler candidate (default true). */
+  scheduler?: boolean;
+  /** The scheduler lease's time to live (default three heartbeats). */
+  leaseMs?: number;
+  /** Draining: how long to wait for this host's actors to run elsewhere (default 10 s). */
+  drainGraceMs?: number;
 }
 
 interface Running {
@@ -84,9 +95,15 @@ export class Host {
   #client!: LatticeClient;
   #artifacts!: ArtifactStore;
   #apps!: AppStore;
+  #placementStore!: PlacementStore;
+  /** The applications and their placements, as last seen. */
+  readonly #appsByName = new Map<string, DeployedApp>();
+  readonly #placements = new Map<string, AppPlacements>();
+  #scheduler: Scheduler | undefined;
+  #draining = false;
   #pool!: WorkerPool;
   #subs: Subscription[] = [];
-  #watch: { stop(): void } | undefined;
+  #watches: { stop(): void }[] = [];
   #heartbeat: NodeJS.Timeout | undefined;
   /** Actors by name (names are unique in a lattice). */
   readonly #running = new Map<string, Running>();
@@ -119,24 +136,64 @@ export class Host {
     });
     this.#artifacts = await ArtifactStore.open(this.#client);
     this.#apps = await AppStore.open(this.#client);
+    this.#placementStore = await PlacementStore.open(this.#client);
     const s = this.#client.subjects;
+    await this.#refuseDuplicateId();
     this.#subs.push(
       this.#client.serve(s.hostPing(), () => this.inventory()),
       this.#client.serve(s.hostCtl(this.hostId, HostVerb.Get), () => this.inventory()),
     );
-    this.#watch = await this.#apps.watch((name, app) => {
-      this.#reconciling = this.#reconciling.then(() => this.#reconcileApp(name, app));
-    });
+    const reconcile = (name: string): void => {
+      this.#reconciling = this.#reconciling.then(() => this.#reconcileApp(name));
+    };
+    this.#watches.push(
+      await this.#apps.watch((name, app) => {
+        if (app === undefined) this.#appsByName.delete(name);
+        else this.#appsByName.set(name, app);
+        reconcile(name);
+      }),
+      await this.#placementStore.watch((name, p) => {
+        if (p === undefined) this.#placements.delete(name);
+        else this.#placements.set(name, p);
+        reconcile(name);
+      }),
+    );
     const beat = this.#opts.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
     this.#heartbeat = setInterval(() => {
       this.#client.publish(s.event(EventType.HostHeartbeat), this.inventory());
     }, beat);
     this.#heartbeat.unref();
     this.#client.publish(s.event(EventType.HostStarted), this.inventory());
+    if (this.#opts.scheduler !== false) {
+      this.#scheduler = new Scheduler({
+        client: this.#client,
+        id: this.hostId,
+        heartbeatMs: beat,
+        ...(this.#opts.leaseMs === undefined ? {} : { leaseMs: this.#opts.leaseMs }),
+        log: this.#log,
+      });
+      await this.#scheduler.start();
+    }
     this.#log.info(
       { lattice: this.#opts.lattice, labels: this.labels, workers: this.#pool.size },
       'host started',
     );
+  }
+
+  /** Two hosts with one id would take each other's placements and invocations. */
+  async #refuseDuplicateId(): Promise<void> {
+    const s = this.#client.subjects;
+    const other = await this.#client
+      .request<HostInventory>(s.hostCtl(this.hostId, HostVerb.Get), {}, { timeoutMs: 500 })
+      .catch(() => undefined);
+    if (other !== undefined) {
+      await this.#client.close();
+      throw new WeftError(
+        ErrorCode.HostIdTaken,
+        `host id ${this.hostId} is already in lattice '${this.#opts.lattice}' (on ${other.hostname}, up ${Math.round(other.uptimeMs / 1000)} s): give this host another --host-id`,
+        { details: { hostId: this.hostId, hostname: other.hostname } },
+      );
+    }
   }
 
   inventory(): HostInventory {
@@ -150,6 +207,8 @@ export class Host {
       uptimeMs: Date.now() - this.#startedAt.getTime(),
       workers: this.#pool?.size ?? 0,
       workersReplaced: this.#pool?.replaced ?? 0,
+      draining: this.#draining,
+      heartbeatMs: this.#opts.heartbeatMs ?? DEFAULT_HEARTBEAT_MS,
       actors: [...this.#running.values()].map((r) => ({
         app: r.app,
         name: r.spec.name,
@@ -165,10 +224,19 @@ export class Host {
     };
   }
 
-  /** Stop taking invocations, let those in flight finish, announce, disconnect. */
+  /**
+   * Drain: say so (the scheduler moves this host's placements at once), hand the scheduler lease
+   * on, stop taking invocations, let those in flight finish, announce the stop, disconnect.
+   */
   async stop(): Promise<void> {
+    this.#draining = true;
+    this.#client.publish(this.#client.subjects.event(EventType.HostDraining), {
+      hostId: this.hostId,
+    });
     clearInterval(this.#heartbeat);
-    this.#watch?.stop();
+    await this.#scheduler?.stop();
+    await this.#awaitReplacements();
+    for (const w of this.#watches) w.stop();
     await this.#reconciling.catch(() => undefined);
     const running = [...this.#running.values()];
     this.#running.clear();
@@ -182,8 +250,50 @@ export class Host {
     this.#log.info('host stopped');
   }
 
-  async #reconcileApp(name: string, app: DeployedApp | undefined): Promise<void> {
-    const wanted = new Map((app?.actors ?? []).map((a) => [a.name, a]));
+  /**
+   * While draining, keep serving until each actor running here is placed elsewhere and running
+   * there (or cannot be placed elsewhere), up to the grace period: its invocations then move
+   * over without a gap.
+   */
+  async #awaitReplacements(): Promise<void> {
+    const deadline = Date.now() + (this.#opts.drainGraceMs ?? DEFAULT_DRAIN_GRACE_MS);
+    const s = this.#client.subjects;
+    while (this.#running.size > 0 && Date.now() < deadline) {
+      const elsewhere = new Set<string>();
+      for (const h of await this.#client.gather<HostInventory>(s.hostPing(), {}, 200)) {
+        if (h.hostId === this.hostId) continue;
+        for (const a of h.actors) if (a.state === 'running') elsewhere.add(a.name);
+      }
+      const waiting = [...this.#running.values()].filter((r) => {
+        if (elsewhere.has(r.spec.name)) return false;
+        const placed = this.#placements.get(r.app)?.actors[r.spec.name]?.placements ?? [];
+        // Placed on no other host (nowhere to go): nothing to wait for.
+        return placed.some((p) => p.hostId !== this.hostId);
+      });
+      if (waiting.length === 0) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** What of application `name` is placed here: its actors' specs, proxy instances as placed. */
+  #placedHere(name: string): Map<string, ResolvedActor> {
+    const app = this.#appsByName.get(name);
+    const placed = this.#placements.get(name);
+    const out = new Map<string, ResolvedActor>();
+    if (app === undefined || placed === undefined) return out;
+    for (const spec of app.actors) {
+      const count =
+        placed.actors[spec.name]?.placements.find((p) => p.hostId === this.hostId)?.count ?? 0;
+      if (count > 0)
+        out.set(spec.name, spec.mode === 'proxy' ? { ...spec, instances: count } : spec);
+    }
+    return out;
+  }
+
+  async #reconcileApp(name: string): Promise<void> {
+    // Draining: stop() stops every actor once it runs elsewhere.
+    if (this.#draining) return;
+    const wanted = this.#placedHere(name);
     for (const [actorName, r] of this.#running) {
       if (r.app === name && !wanted.has(actorName)) {
         this.#running.delete(actorName);

@@ -75,6 +75,7 @@ export async function serveModule(opts: ServeOptions): Promise<LocalServer> {
     mode: summary.wasix ? 'proxy' : 'wcgi',
     port: GUEST_PORT,
     instances: 1,
+    daemon: false,
     args: opts.args,
     env: opts.env,
     files: [],

@@ -32,6 +32,8 @@ export const ErrorCode = {
   InstanceCrashed: 'WEFT_ERR_INSTANCE_CRASHED',
   /** No instance of a proxy actor is listening yet (starting, restarting, or failing to start). */
   ActorNotReady: 'WEFT_ERR_ACTOR_NOT_READY',
+  /** A host started with the id of a host already in the lattice. */
+  HostIdTaken: 'WEFT_ERR_HOST_ID_TAKEN',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -58,6 +60,7 @@ export const HTTP_STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = Object.f
   WEFT_ERR_LATTICE_UNAVAILABLE: 503,
   WEFT_ERR_STREAM: 502,
   WEFT_ERR_PROTOCOL: 502,
+  WEFT_ERR_HOST_ID_TAKEN: 409,
   WEFT_ERR_BAD_PROXY_RESPONSE: 502,
   WEFT_ERR_INSTANCE_CRASHED: 502,
   WEFT_ERR_ACTOR_NOT_READY: 503,

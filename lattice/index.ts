@@ -14,3 +14,4 @@ export * from './http-path.ts';
 export * from './deploy.ts';
 export * from './inventory.ts';
 export * from './http-io.ts';
+export * from './status.ts';

@@ -27,5 +27,9 @@ export interface HostInventory {
   workers: number;
   /** Worker threads terminated and replaced (a guest past its timeout, or a crash). */
   workersReplaced: number;
+  /** Stopping: takes no new invocations; its placements move. */
+  draining?: boolean;
+  /** Heartbeat interval (ms): silent for three of them, the host is taken for dead. */
+  heartbeatMs?: number;
   actors: ActorInventory[];
 }

@@ -123,77 +123,144 @@ export class ArtifactStore {
   }
 }
 
+/** A KV bucket of JSON values: what the application, route and placement stores share. */
+class JsonKv<T> {
+  readonly kv: KV;
+  readonly #codec = jsonCodec<T>();
+  constructor(kv: KV) {
+    this.kv = kv;
+  }
+  put(key: string, value: T): Promise<number> {
+    return this.kv.put(key, this.#codec.enc(value));
+  }
+  async get(key: string): Promise<T | undefined> {
+    const e = await this.kv.get(key);
+    return e && e.operation === 'PUT' ? this.#codec.dec(e.value) : undefined;
+  }
+  async delete(key: string): Promise<void> {
+    await this.kv.delete(key);
+  }
+  /** Every current value, in key order. */
+  async values(): Promise<T[]> {
+    const keys: string[] = [];
+    for await (const k of await this.kv.keys()) keys.push(k);
+    const out: T[] = [];
+    for (const k of keys.sort()) {
+      const v = await this.get(k);
+      if (v !== undefined) out.push(v);
+    }
+    return out;
+  }
+  /** Every current value, then every change; `undefined` means deleted. */
+  watch(onChange: (key: string, value: T | undefined) => void): Promise<{ stop(): void }> {
+    return watchKv(this.kv, (e) =>
+      onChange(e.key, e.operation === 'PUT' ? this.#codec.dec(e.value) : undefined),
+    );
+  }
+}
+
 /** Applications by name, each put a new revision. */
 export class AppStore {
-  readonly #kv: KV;
-  readonly #codec = jsonCodec<DeployedApp>();
+  readonly #kv: JsonKv<DeployedApp>;
   private constructor(kv: KV) {
-    this.#kv = kv;
+    this.#kv = new JsonKv(kv);
   }
   static async open(client: LatticeClient): Promise<AppStore> {
     return new AppStore(
       await new Kvm(client.nc).create(client.subjects.bucket('apps'), { history: APP_HISTORY }),
     );
   }
-  async put(app: DeployedApp): Promise<number> {
-    return this.#kv.put(app.name, this.#codec.enc(app));
+  put(app: DeployedApp): Promise<number> {
+    return this.#kv.put(app.name, app);
   }
-  async get(name: string): Promise<DeployedApp | undefined> {
-    const e = await this.#kv.get(name);
-    return e && e.operation === 'PUT' ? this.#codec.dec(e.value) : undefined;
+  get(name: string): Promise<DeployedApp | undefined> {
+    return this.#kv.get(name);
   }
-  async delete(name: string): Promise<void> {
-    await this.#kv.delete(name);
+  delete(name: string): Promise<void> {
+    return this.#kv.delete(name);
   }
-  async list(): Promise<DeployedApp[]> {
-    const out: DeployedApp[] = [];
-    for await (const k of await this.#kv.keys()) {
-      const a = await this.get(k);
-      if (a) out.push(a);
-    }
-    return out.sort((a, b) => a.name.localeCompare(b.name));
+  list(): Promise<DeployedApp[]> {
+    return this.#kv.values();
   }
   /** Every current application, then every change; `undefined` means deleted. */
-  async watch(
-    onChange: (name: string, app: DeployedApp | undefined) => void,
-  ): Promise<{ stop(): void }> {
-    return watchKv(this.#kv, (e) =>
-      onChange(e.key, e.operation === 'PUT' ? this.#codec.dec(e.value) : undefined),
-    );
+  watch(onChange: (name: string, app: DeployedApp | undefined) => void): Promise<{ stop(): void }> {
+    return this.#kv.watch(onChange);
   }
 }
 
 /** The route table: the routes of each application, keyed by application name. */
 export class RouteStore {
-  readonly #kv: KV;
-  readonly #codec = jsonCodec<RouteEntry[]>();
+  readonly #kv: JsonKv<RouteEntry[]>;
   private constructor(kv: KV) {
-    this.#kv = kv;
+    this.#kv = new JsonKv(kv);
   }
   static async open(client: LatticeClient): Promise<RouteStore> {
     return new RouteStore(await new Kvm(client.nc).create(client.subjects.bucket('routes')));
   }
   async put(app: string, routes: RouteEntry[]): Promise<void> {
-    await this.#kv.put(app, this.#codec.enc(routes));
+    await this.#kv.put(app, routes);
   }
-  async delete(app: string): Promise<void> {
-    await this.#kv.delete(app);
+  delete(app: string): Promise<void> {
+    return this.#kv.delete(app);
   }
   async list(): Promise<RouteEntry[]> {
-    const out: RouteEntry[] = [];
-    for await (const k of await this.#kv.keys()) {
-      const e = await this.#kv.get(k);
-      if (e && e.operation === 'PUT') out.push(...this.#codec.dec(e.value));
-    }
-    return out;
+    return (await this.#kv.values()).flat();
   }
-  async watch(
+  watch(
     onChange: (app: string, routes: RouteEntry[] | undefined) => void,
   ): Promise<{ stop(): void }> {
-    return watchKv(this.#kv, (e) =>
-      onChange(e.key, e.operation === 'PUT' ? this.#codec.dec(e.value) : undefined),
+    return this.#kv.watch(onChange);
+  }
+}
+
+/** One actor's placements as the scheduler last planned them. */
+export interface ActorPlacements {
+  /** Instances wanted (daemon: hosts matching). */
+  wanted: number;
+  /** Hosts and how many instances each runs (a wcgi actor: 1). */
+  placements: { hostId: string; count: number }[];
+  /** Why fewer instances are placed than wanted. */
+  waiting?: string;
+}
+
+/** The placements of an application's actors, written by the scheduler's leader only. */
+export interface AppPlacements {
+  app: string;
+  /** The application version they were planned for. */
+  version: string;
+  actors: Record<string, ActorPlacements>;
+  /** The scheduler that planned them. */
+  plannedBy: string;
+}
+
+/** Placements by application name: the scheduler writes, hosts watch. */
+export class PlacementStore {
+  readonly #kv: JsonKv<AppPlacements>;
+  private constructor(kv: KV) {
+    this.#kv = new JsonKv(kv);
+  }
+  static async open(client: LatticeClient): Promise<PlacementStore> {
+    return new PlacementStore(
+      await new Kvm(client.nc).create(client.subjects.bucket('placements')),
     );
   }
+  async put(p: AppPlacements): Promise<void> {
+    await this.#kv.put(p.app, p);
+  }
+  get(app: string): Promise<AppPlacements | undefined> {
+    return this.#kv.get(app);
+  }
+  delete(app: string): Promise<void> {
+    return this.#kv.delete(app);
+  }
+  watch(onChange: (app: string, p: AppPlacements | undefined) => void): Promise<{ stop(): void }> {
+    return this.#kv.watch(onChange);
+  }
+}
+
+/** The KV bucket of leases (the scheduler's leader). */
+export async function openLeases(client: LatticeClient): Promise<KV> {
+  return new Kvm(client.nc).create(client.subjects.bucket('leases'), { history: 1 });
 }
 
 async function watchKv(kv: KV, fn: (e: KvWatchEntry) => void): Promise<{ stop(): void }> {

@@ -26,6 +26,8 @@ export const EventType = {
   HostStarted: 'host.started',
   HostHeartbeat: 'host.heartbeat',
   HostStopped: 'host.stopped',
+  /** A host stops taking invocations and is about to leave: move its placements now. */
+  HostDraining: 'host.draining',
   ActorStarted: 'actor.started',
   ActorStopped: 'actor.stopped',
   ActorFailed: 'actor.failed',
@@ -66,7 +68,7 @@ export class Subjects {
     return `${this.prefix}.stream.${id}`;
   }
   /** JetStream bucket names (KV and object store). */
-  bucket(kind: 'apps' | 'routes' | 'artifacts' | 'tags'): string {
+  bucket(kind: 'apps' | 'routes' | 'artifacts' | 'tags' | 'placements' | 'leases'): string {
     return `weft-${this.lattice}-${kind}`;
   }
 }

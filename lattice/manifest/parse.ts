@@ -26,6 +26,7 @@ interface ActorInput {
   mode?: ActorMode;
   port?: number;
   instances?: number;
+  daemon?: boolean;
   spread?: { name: string; requirements?: Record<string, string>; weight?: number }[];
   args?: string[];
   env?: Record<string, string>;
@@ -85,6 +86,7 @@ function normalizeActor(a: ActorInput): ActorSpec {
     mode: a.mode ?? 'wcgi',
     port: a.port ?? 80,
     instances: a.instances ?? 1,
+    daemon: a.daemon ?? false,
     args: [...(a.args ?? [])],
     env: copy(a.env ?? {}),
     files: (a.files ?? []).map((f) => ({ source: f.source, guest: f.guest })),

@@ -137,7 +137,14 @@ const actor: JsonSchema = {
       minimum: 1,
       maximum: Number.MAX_SAFE_INTEGER,
       default: 1,
-      description: 'Placements: proxy runs this many instances, wcgi serves from this many hosts.',
+      description:
+        'Instances across the lattice: a proxy actor runs this many long-lived instances in all (several may share a host); a wcgi actor is served from this many hosts. Ignored with daemon.',
+    },
+    daemon: {
+      type: 'boolean',
+      default: false,
+      description:
+        'One placement on every host that matches the spread (any host without one), as hosts come and go; instances is then ignored.',
     },
     spread: {
       type: 'array',

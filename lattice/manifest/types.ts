@@ -45,8 +45,11 @@ export interface ActorSpec {
   /** proxy: the port the guest listens on and requests are forwarded to (default 80); it is
    *  granted without being listed in `capabilities.sockets.listen`, and passed as `$PORT`. */
   port: number;
-  /** Placements (integer ≥ 1, default 1): proxy runs this many instances, wcgi this many hosts. */
+  /** Instances across the lattice (integer ≥ 1, default 1): proxy runs this many long-lived
+   *  instances in all, wcgi is served from this many hosts. Ignored with `daemon`. */
   instances: number;
+  /** One placement on every matching host (default false). */
+  daemon: boolean;
   /** Weighted placement over host labels; absent when the manifest gives none (any host). */
   spread?: Spread[];
   /** argv after argv[0] (the module's name). Default empty. */

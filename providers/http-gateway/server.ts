@@ -24,9 +24,41 @@ import {
   writeStreamedResponse,
   splitTarget,
   type HeaderPair,
+  type InvokeResult,
   type LatticeClient,
 } from '../../lattice/index.ts';
 import { RouteTable } from './routes.ts';
+
+/** RFC 9110 §9.2.2: methods a client may repeat, so the gateway may send them again. */
+const IDEMPOTENT: ReadonlySet<string> = new Set([
+  'GET',
+  'HEAD',
+  'OPTIONS',
+  'TRACE',
+  'PUT',
+  'DELETE',
+]);
+
+/**
+ * Send an invocation; while no host runs the actor (an actor moving between hosts, a host
+ * draining), try again with backoff until `retryUntil` (0: never; non-idempotent requests).
+ * Only "no host" is retried: it means the invocation reached nobody.
+ */
+async function invokeRetrying(
+  send: () => Promise<InvokeResult>,
+  retryUntil: number,
+): Promise<InvokeResult> {
+  for (let wait = 25; ; wait = Math.min(wait * 2, 400)) {
+    try {
+      return await send();
+    } catch (err) {
+      const again =
+        err instanceof WeftError && err.code === ErrorCode.NoHost && Date.now() + wait < retryUntil;
+      if (!again) throw err;
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  }
+}
 
 export interface GatewayOptions {
   nats: string | string[];
@@ -179,13 +211,18 @@ export class Gateway {
       }
       actor = match.entry.actor;
       const { limits } = match.entry;
+      const deadline = Date.now() + limits.timeoutMs;
       const body = await readBody(req, limits.maxRequestBytes);
       const head = requestHead(req, { path, query, routePrefix: match.prefix, traceparent });
-      const r = await invoke(client, { invocationId, actor, head }, body, {
-        timeoutMs: limits.timeoutMs,
-        traceparent,
-        maxResponseBytes: limits.maxResponseBytes,
-      });
+      const r = await invokeRetrying(
+        () =>
+          invoke(client, { invocationId, actor: actor!, head }, body, {
+            timeoutMs: Math.max(1, deadline - Date.now()),
+            traceparent,
+            maxResponseBytes: limits.maxResponseBytes,
+          }),
+        IDEMPOTENT.has(head.method) ? deadline : 0,
+      );
       const reply = r.reply;
       const extra: HeaderPair[] = [
         ['x-weft-invocation-id', invocationId],

@@ -74,3 +74,27 @@ export async function startService(args: string[], readyMsg: string): Promise<Se
     },
   };
 }
+
+/** `weft host` as a process in `lattice`, with its id and any more options; once started. */
+export function startHostProcess(
+  natsUrl: string,
+  lattice: string,
+  hostId: string,
+  more: string[] = [],
+): Promise<Service> {
+  return startService(
+    [
+      'host',
+      '--nats',
+      natsUrl,
+      '--lattice',
+      lattice,
+      '--host-id',
+      hostId,
+      '--workers',
+      '1',
+      ...more,
+    ],
+    'host started',
+  );
+}

@@ -14,7 +14,7 @@ import {
   deployApplication,
   parseManifest,
   type DeployedApp,
-  type HostInventory,
+  appStatus,
   type LatticeClient,
 } from '../../lattice/index.ts';
 import { Gateway } from '../../providers/http-gateway/index.ts';
@@ -68,18 +68,17 @@ export async function startStack(
       const file = join(dir, 'app.yaml');
       await writeFile(file, yaml);
       const app = await deployApplication(client, parseManifest(yaml, file), file);
-      const names = app.actors.map((a) => a.name);
+      // Placed by the scheduler, and settled (running or failed) on every host placed.
       await until(
         async () => {
-          const inv = await client.gather<HostInventory>(client.subjects.hostPing(), {}, 200);
-          return (
-            inv.length >= hosts.length &&
-            inv.every((h) =>
-              names.every((n) => h.actors.some((a) => a.name === n && a.state !== 'starting')),
-            )
+          const st = await appStatus(client, app.name);
+          return st.actors.every(
+            (a) =>
+              a.hosts.length > 0 &&
+              a.hosts.every((h) => h.state === 'running' || h.state === 'failed'),
           );
         },
-        { name: `actors ${names.join(',')} placed`, timeoutMs: 20_000 },
+        { name: `actors of ${app.name} placed`, timeoutMs: 20_000 },
       );
       await until(() => gatewayHasRoutes(gateway, app.name), {
         name: 'gateway routes',

@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
 import { ACTORS_DIST, oneActorManifest, startStack, type Stack } from '../helpers/stack.ts';
-import { startService, type Service } from '../helpers/cli.ts';
+import { startHostProcess, type Service } from '../helpers/cli.ts';
 import { until } from '../helpers/until.ts';
 import type { HostInventory } from '../../lattice/index.ts';
 
@@ -15,24 +15,15 @@ const services: Service[] = [];
 beforeAll(async () => {
   stack = await startStack(inject('natsUrl'), { hosts: 0 });
   for (const id of ['HOSTA', 'HOSTB']) {
-    services.push(
-      await startService(
-        [
-          'host',
-          '--nats',
-          stack.natsUrl,
-          '--lattice',
-          stack.lattice,
-          '--host-id',
-          id,
-          '--workers',
-          '1',
-        ],
-        'host started',
-      ),
-    );
+    services.push(await startHostProcess(stack.natsUrl, stack.lattice, id));
   }
-  await stack.deploy(oneActorManifest({ actor: 'hello', module: join(ACTORS_DIST, 'hello.wasm') }));
+  await stack.deploy(
+    oneActorManifest({
+      actor: 'hello',
+      module: join(ACTORS_DIST, 'hello.wasm'),
+      extra: '\n      instances: 2',
+    }),
+  );
   await until(
     async () => {
       const inv = await stack.client.gather<HostInventory>(

@@ -74,6 +74,7 @@ describe('parseManifest: valid manifests', () => {
             mode: 'wcgi',
             port: 80,
             instances: 1,
+            daemon: false,
             args: [],
             env: {},
             files: [],
@@ -102,6 +103,7 @@ describe('parseManifest: valid manifests', () => {
       mode: 'wcgi',
       port: 80,
       instances: 2,
+      daemon: false,
       spread: [
         { name: 'east', requirements: { zone: 'east' }, weight: 1 },
         { name: 'west', requirements: { zone: 'west' }, weight: 3 },
@@ -130,6 +132,8 @@ describe('parseManifest: valid manifests', () => {
       ],
     });
     expect(api?.mode).toBe('proxy');
+    expect(api?.daemon).toBe(false);
+    expect(files?.daemon).toBe(true);
     expect(api?.limits).toEqual({
       ...DEFAULT_LIMITS,
       timeoutMs: 30_000,

@@ -21,6 +21,7 @@ import {
   parseManifest,
   pushModuleFile,
   undeployApplication,
+  rollbackApplication,
   type HostInventory,
   appStatus,
   type AppStatus,
@@ -54,9 +55,11 @@ Run one module, no lattice
 Deploy and inspect
   push FILE.wasm [--tag NAME:TAG]   store a module, print its digest
   deploy FILE.yaml [--no-wait]      validate, push modules, store and place the application
+  deploy NAME --version V           deploy a version kept in the app's history again (roll back)
   undeploy NAME
   status NAME [--json]              per actor: instances wanted and running, hosts, what is wrong
   app validate FILE.yaml            check a manifest without a lattice
+  app history NAME [--json]         the versions kept (10), the current one starred
   get hosts|apps|actors|routes [--json]
   call ACTOR [--method M] [--path P] [-H 'K: V']... [--data @FILE|TEXT] [-i]
 
@@ -183,17 +186,22 @@ async function cmdDeploy(c: Common, file: string, wait: boolean): Promise<void> 
     );
     endProgress();
     print(`deployed ${app.name}@${app.version}: ${app.actors.map((a) => a.name).join(', ')}`);
-    if (!wait) return;
-    const st = await waitForApp(client, app.name, 30_000);
-    endProgress();
-    if (st.state === 'running') print(`ready in ${Math.round(performance.now() - t0)} ms`);
-    else {
-      throw new WeftError(
-        ErrorCode.NoHost,
-        `${app.name} is ${st.state}, not every actor is running:\n  ${statusProblems(st).join('\n  ')}\n(see weft status ${app.name}, weft get hosts)`,
-      );
-    }
+    if (wait) await reportReady(client, app.name, t0);
   });
+}
+
+/** Wait for `name` to run as wanted and say so, or fail with what is wrong. */
+async function reportReady(client: LatticeClient, name: string, t0: number): Promise<void> {
+  const st = await waitForApp(client, name, 30_000);
+  endProgress();
+  if (st.state === 'running') {
+    print(`ready in ${Math.round(performance.now() - t0)} ms`);
+    return;
+  }
+  throw new WeftError(
+    ErrorCode.NoHost,
+    `${name} is ${st.state}, not every actor is running:\n  ${statusProblems(st).join('\n  ')}\n(see weft status ${name}, weft get hosts)`,
+  );
 }
 
 async function cmdGet(c: Common, what: string | undefined, json: boolean): Promise<void> {
@@ -600,9 +608,26 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'deploy': {
-      const { values, positionals } = parse(rest, { 'no-wait': { type: 'boolean' } });
-      if (!positionals[0]) throw new UsageError('weft deploy: expected FILE.yaml');
-      await cmdDeploy(common(values, false), positionals[0], !values['no-wait']);
+      const { values, positionals } = parse(rest, {
+        'no-wait': { type: 'boolean' },
+        version: { type: 'string' },
+      });
+      if (!positionals[0])
+        throw new UsageError('weft deploy: expected FILE.yaml, or NAME --version V');
+      const c = common(values, false);
+      if (values.version === undefined) {
+        await cmdDeploy(c, positionals[0], !values['no-wait']);
+        return 0;
+      }
+      const name = positionals[0];
+      const version = String(values.version);
+      await withClient(c, async (client) => {
+        const t0 = performance.now();
+        const app = await rollbackApplication(client, name, version);
+        print(`deployed ${app.name}@${app.version} again (from its history)`);
+        if (values['no-wait'] === true) return;
+        await reportReady(client, app.name, t0);
+      });
       return 0;
     }
     case 'undeploy': {
@@ -615,9 +640,30 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'app': {
-      const { positionals } = parse(rest, {});
+      const { values, positionals } = parse(rest, { json: { type: 'boolean' } });
+      if (positionals[0] === 'history' && positionals[1]) {
+        const name = positionals[1];
+        const history = await withClient(common(values, false), async (client) =>
+          (await AppStore.open(client)).history(name),
+        );
+        if (history.length === 0) {
+          throw new WeftError(ErrorCode.AppNotFound, `no application named '${name}' was deployed`);
+        }
+        const current = history.at(-1)!.revision;
+        if (values.json === true) print(JSON.stringify(history, null, 2));
+        else {
+          const rows = history.map((h) => ({
+            revision: `${h.revision}${h.revision === current ? ' *' : ''}`,
+            version: h.app?.version ?? '(undeployed)',
+            at: h.at.toISOString(),
+            actors: h.app?.actors.map((a) => `${a.name}=${a.module.slice(7, 19)}`).join(' ') ?? '',
+          }));
+          print(table(rows, ['revision', 'version', 'at', 'actors']));
+        }
+        return 0;
+      }
       if (positionals[0] !== 'validate' || !positionals[1])
-        throw new UsageError('weft app validate FILE.yaml');
+        throw new UsageError('weft app validate FILE.yaml | weft app history NAME [--json]');
       const file = positionals[1];
       const m = parseManifest(await readFile(file, 'utf8'), file);
       print(

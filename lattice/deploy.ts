@@ -72,6 +72,34 @@ export async function pushModuleFile(
   return (await artifacts.put(bytes, onProgress)).digest;
 }
 
+/** Actor names and routes of `actors` that another application than `name` owns already. */
+function conflicts(
+  apps: DeployedApp[],
+  name: string,
+  actors: { name: string; routes: { path: string; host: string }[] }[],
+): string[] {
+  const others = apps.filter((a) => a.name !== name);
+  const problems: string[] = [];
+  for (const actor of actors) {
+    const owner = others.find((a) => a.actors.some((x) => x.name === actor.name));
+    if (owner)
+      problems.push(`actor '${actor.name}' is already deployed by application '${owner.name}'`);
+    for (const r of actor.routes) {
+      for (const o of others) {
+        const clash = o.actors.find((x) =>
+          x.routes.some((y) => y.path === r.path && y.host === r.host),
+        );
+        if (clash) {
+          problems.push(
+            `route ${r.host} ${r.path} of actor '${actor.name}' is already routed to '${o.name}/${clash.name}'`,
+          );
+        }
+      }
+    }
+  }
+  return problems;
+}
+
 /**
  * Deploy `manifest` (read from `manifestFile`, whose folder anchors relative paths). Returns the
  * stored application.
@@ -89,25 +117,7 @@ export async function deployApplication(
   const name = manifest.metadata.name;
 
   // Conflicts with other applications, before anything is pushed.
-  const others = (await apps.list()).filter((a) => a.name !== name);
-  const problems: string[] = [];
-  for (const actor of manifest.spec.actors) {
-    const owner = others.find((a) => a.actors.some((x) => x.name === actor.name));
-    if (owner)
-      problems.push(`actor '${actor.name}' is already deployed by application '${owner.name}'`);
-    for (const r of actor.routes) {
-      for (const o of others) {
-        const clash = o.actors.find((x) =>
-          x.routes.some((y) => y.path === r.path && y.host === r.host),
-        );
-        if (clash) {
-          problems.push(
-            `route ${r.host} ${r.path} of actor '${actor.name}' is already routed to '${o.name}/${clash.name}'`,
-          );
-        }
-      }
-    }
-  }
+  const problems = conflicts(await apps.list(), name, manifest.spec.actors);
   if (problems.length > 0) {
     throw new ManifestInvalidError(
       `${manifestFile}: conflicts with deployed applications:\n  ${problems.join('\n  ')}`,
@@ -165,6 +175,53 @@ export async function deployApplication(
   onProgress({ step: 'storing application' });
   await apps.put(app);
   await routeStore.put(name, routesOf(app));
+  return app;
+}
+
+/**
+ * Deploy again version `version` of application `name`, as kept in the store's history (the
+ * newest revision with that version): a new revision whose modules and trees are those of then.
+ */
+export async function rollbackApplication(
+  client: LatticeClient,
+  name: string,
+  version: string,
+): Promise<DeployedApp> {
+  const apps = await AppStore.open(client);
+  const kept = (await apps.history(name)).flatMap((h) => (h.app ? [h.app] : []));
+  const old = kept.findLast((a) => a.version === version);
+  if (old === undefined) {
+    const known = [...new Set(kept.map((a) => a.version))];
+    throw new WeftError(
+      ErrorCode.AppNotFound,
+      known.length === 0
+        ? `no application named '${name}' was deployed`
+        : `application '${name}' has no version ${version} kept (kept: ${known.join(', ')}; see weft app history ${name})`,
+      { details: { name, version, kept: known } },
+    );
+  }
+  const problems = conflicts(await apps.list(), name, old.actors);
+  if (problems.length > 0) {
+    throw new WeftError(
+      ErrorCode.ManifestInvalid,
+      `cannot roll ${name} back to ${version}: ${problems.join('; ')}`,
+      { details: { conflicts: problems } },
+    );
+  }
+  const artifacts = await ArtifactStore.open(client);
+  for (const a of old.actors) {
+    for (const digest of [a.module, ...a.files.map((f) => f.digest)]) {
+      if (!(await artifacts.has(digest))) {
+        throw new WeftError(
+          ErrorCode.ArtifactNotFound,
+          `cannot roll ${name} back to ${version}: actor '${a.name}' needs ${digest}, which is no longer stored`,
+        );
+      }
+    }
+  }
+  const app: DeployedApp = { ...old, deployedAt: new Date().toISOString() };
+  await apps.put(app);
+  await (await RouteStore.open(client)).put(name, routesOf(app));
   return app;
 }
 

@@ -182,6 +182,20 @@ export class AppStore {
   list(): Promise<DeployedApp[]> {
     return this.#kv.values();
   }
+  /** Every kept revision of `name`, oldest first; `app` is undefined for an undeploy. */
+  async history(name: string): Promise<{ revision: number; at: Date; app?: DeployedApp }[]> {
+    const out: { revision: number; at: Date; app?: DeployedApp }[] = [];
+    const codec = jsonCodec<DeployedApp>();
+    const it = await this.#kv.kv.history({ key: name });
+    for await (const e of it) {
+      out.push({
+        revision: e.revision,
+        at: e.created,
+        ...(e.operation === 'PUT' ? { app: codec.dec(e.value) } : {}),
+      });
+    }
+    return out;
+  }
   /** Every current application, then every change; `undefined` means deleted. */
   watch(onChange: (name: string, app: DeployedApp | undefined) => void): Promise<{ stop(): void }> {
     return this.#kv.watch(onChange);

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
 import { FIXTURES_DIST, startStack, type Stack } from '../helpers/stack.ts';
 import { until } from '../helpers/until.ts';
+import { weft } from '../helpers/cli.ts';
 
 let stack: Stack;
 
@@ -51,4 +52,34 @@ it('serves every request while a new version replaces the old one', async () => 
   loadState.stop = true;
   await load;
   expect(statuses.filter((s) => s !== 200)).toEqual([]);
+});
+
+it('lists the versions kept, and rolls back to one of them from the CLI', async () => {
+  const nats = ['--nats', stack.natsUrl, '--lattice', stack.lattice];
+  const history = await weft(['app', 'history', 'versions', ...nats]);
+  expect(history.code).toBe(0);
+  expect(history.stdout).toMatch(/1\.0\.0/);
+  expect(history.stdout).toMatch(/2\.0\.0/);
+  // The current revision is starred: version 2.
+  expect(history.stdout).toMatch(/\d+ \*\s+2\.0\.0/);
+
+  const back = await weft(['deploy', 'versions', '--version', '1.0.0', ...nats]);
+  expect(back.stderr).toBe('');
+  expect(back.stdout).toMatch(/deployed versions@1\.0\.0 again/);
+  expect(back.stdout).toMatch(/ready in \d+ ms/);
+  await until(
+    async () =>
+      (await (await fetch(`${stack.gateway.url}/env/`)).text()).includes('APP_VERSION=1.0.0'),
+    { name: 'version 1 served again', timeoutMs: 10_000 },
+  );
+  const json = JSON.parse(
+    (await weft(['app', 'history', 'versions', '--json', ...nats])).stdout,
+  ) as {
+    app?: { version: string };
+  }[];
+  expect(json.map((h) => h.app?.version)).toEqual(['1.0.0', '2.0.0', '1.0.0']);
+
+  const missing = await weft(['deploy', 'versions', '--version', '9.9.9', ...nats]);
+  expect(missing.code).not.toBe(0);
+  expect(missing.stderr).toMatch(/no version 9\.9\.9 kept \(kept: 1\.0\.0, 2\.0\.0/);
 });

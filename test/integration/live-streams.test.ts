@@ -31,11 +31,21 @@ afterAll(async () => {
 });
 
 const text = (s: string) => new TextEncoder().encode(s);
+
+/**
+ * Offer `body` from the host's connection, once the server has the offer's subscription: as
+ * when the host replies with the offer on that same connection, after subscribing.
+ */
+async function offer(body: LiveBody, idleMs = 5_000) {
+  const ref = offerLive(host, body, idleMs);
+  await host.nc.flush();
+  return ref;
+}
 const opts = { timeoutMs: 5_000, maxBytes: 1 << 20, tooLarge: ErrorCode.ResponseTooLarge };
 
 it('delivers pieces pushed while the receiver reads, in order, and ends', async () => {
   const body = new LiveBody({ length: 12 });
-  const ref = offerLive(host, body, 5_000);
+  const ref = await offer(body, 5_000);
   expect(ref).toMatchObject({ live: true, size: 12 });
   const got: string[] = [];
   const reader = (async () => {
@@ -57,7 +67,7 @@ it('delivers pieces pushed while the receiver reads, in order, and ends', async 
 it('tells the producer to pause at its high-water mark and to resume once read', async () => {
   const flow: boolean[] = [];
   const body = new LiveBody({ highWaterBytes: 4096, onFlow: (paused) => flow.push(paused) });
-  const ref = offerLive(host, body, 5_000);
+  const ref = await offer(body, 5_000);
   body.push(new Uint8Array(3000));
   expect(flow).toEqual([]);
   body.push(new Uint8Array(3000));
@@ -73,7 +83,7 @@ it('tells the producer to pause at its high-water mark and to resume once read',
 
 it('passes on the bytes it had, then the error with its code', async () => {
   const body = new LiveBody();
-  const ref = offerLive(host, body, 5_000);
+  const ref = await offer(body, 5_000);
   body.push(text('partial'));
   body.fail(new WeftError(ErrorCode.InstanceCrashed, 'the instance crashed'));
   const got: string[] = [];
@@ -89,13 +99,13 @@ it('passes on the bytes it had, then the error with its code', async () => {
 it('refuses a body over the receiver limit, declared or as it grows', async () => {
   const declared = new LiveBody({ length: 10_000 });
   const small = { ...opts, maxBytes: 1000 };
-  const r1 = pullLive(gateway, offerLive(host, declared, 5_000), small);
+  const r1 = pullLive(gateway, await offer(declared, 5_000), small);
   await expect(r1.next()).rejects.toMatchObject({ code: ErrorCode.ResponseTooLarge });
 
   const growing = new LiveBody();
   let abandoned = false;
   growing.onAbandon = () => (abandoned = true);
-  const ref = offerLive(host, growing, 5_000);
+  const ref = await offer(growing, 5_000);
   growing.push(new Uint8Array(600));
   const reader = (async () => {
     let n = 0;
@@ -114,7 +124,7 @@ it('a receiver that stops early cancels; one that never pulls is given up after 
   const body = new LiveBody();
   let abandoned = false;
   body.onAbandon = () => (abandoned = true);
-  const ref = offerLive(host, body, 60_000);
+  const ref = await offer(body, 60_000);
   body.push(text('one'));
   for await (const piece of pullLive(gateway, ref, opts)) {
     expect(new TextDecoder().decode(piece)).toBe('one');
@@ -125,7 +135,7 @@ it('a receiver that stops early cancels; one that never pulls is given up after 
   const idle = new LiveBody();
   let idleAbandoned = false;
   idle.onAbandon = () => (idleAbandoned = true);
-  offerLive(host, idle, 200);
+  await offer(idle, 200);
   idle.push(text('nobody reads this'));
   await until(() => idleAbandoned, { name: 'given up when idle', timeoutMs: 5_000 });
 });

@@ -189,7 +189,8 @@ it('a SIGTERMed host drains: its placement moves first and no request fails', as
 });
 
 it('a standby takes the lead when the leader is killed, and the lattice converges', async () => {
-  // A second host per zone, so that every spread can still be met without the leader's host.
+  // Another host per zone, so that every spread can still be met without the leader's host.
+  await startHost('EAST4', ['zone=east']);
   await startHost('WEST2', ['zone=west']);
   const leader = await until(() => schedulerLeader(stack.client), {
     name: 'a leader',

@@ -218,12 +218,23 @@ async function cmdGet(c: Common, what: string | undefined, json: boolean): Promi
           labels: Object.entries(h.labels)
             .map(([k, v]) => `${k}=${v}`)
             .join(','),
+          state: h.draining === true ? 'draining' : 'ready',
           uptime: `${Math.round(h.uptimeMs / 1000)}s`,
           actors: h.actors.length,
           workers: h.workers,
           inflight: h.actors.reduce((n, a) => n + a.inFlight, 0),
+          invocations: h.actors.reduce((n, a) => n + a.invocations, 0),
         }));
-        columns = ['id', 'labels', 'uptime', 'actors', 'workers', 'inflight'];
+        columns = [
+          'id',
+          'labels',
+          'state',
+          'uptime',
+          'actors',
+          'workers',
+          'inflight',
+          'invocations',
+        ];
         break;
       }
       case 'apps': {

@@ -108,6 +108,8 @@ describe('weft CLI', () => {
     expect((JSON.parse(apps.stdout) as DeployedApp[]).map((a) => a.name)).toContain('greeter');
     const hosts = await weft(['get', 'hosts', ...g]);
     expect(hosts.stdout).toContain(stack.hosts[0]!.hostId);
+    expect(hosts.stdout).toMatch(/^ID\s+LABELS\s+STATE\s+UPTIME\s+ACTORS/m);
+    expect(hosts.stdout).toMatch(new RegExp(`^${stack.hosts[0]!.hostId}\\s+\\S+\\s+ready\\s`, 'm'));
     const actors = await weft(['get', 'actors', '--json', ...g]);
     expect(JSON.parse(actors.stdout)).toContainEqual(
       expect.objectContaining({ name: 'greet', state: 'running' }),

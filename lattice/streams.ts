@@ -22,6 +22,16 @@ export interface StreamRef {
   live?: boolean;
 }
 
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/** A body over the receiver's limit: `code` is 413 for requests, 502 for responses. */
+function tooLarge(code: ErrorCode, size: number, limitBytes: number): WeftError {
+  return new WeftError(code, `body of ${size} bytes exceeds ${limitBytes} bytes`, {
+    details: { size, limitBytes },
+  });
+}
+
 /** Chunks requested at once by a receiver. */
 const WINDOW = 4;
 /** Room left in a message for the envelope and the request head. */
@@ -41,7 +51,7 @@ export function offerBytes(client: LatticeClient, bytes: Uint8Array, ttlMs: numb
   const sub = client.nc.subscribe(client.subjects.stream(id), {
     callback: (err, msg) => {
       if (err || !msg.reply) return;
-      const i = Number(new TextDecoder().decode(msg.data));
+      const i = Number(dec.decode(msg.data));
       if (!Number.isInteger(i) || i < 0 || i >= count) {
         msg.respond(new Uint8Array(0));
         return;
@@ -69,15 +79,10 @@ export async function fetchBytes(
   ref: StreamRef,
   opts: { timeoutMs: number; maxBytes: number; tooLarge: ErrorCode },
 ): Promise<Uint8Array> {
-  if (ref.size > opts.maxBytes) {
-    throw new WeftError(opts.tooLarge, `body of ${ref.size} bytes exceeds ${opts.maxBytes} bytes`, {
-      details: { size: ref.size, limitBytes: opts.maxBytes },
-    });
-  }
+  if (ref.size > opts.maxBytes) throw tooLarge(opts.tooLarge, ref.size, opts.maxBytes);
   const out = new Uint8Array(ref.size);
   const count = Math.ceil(ref.size / ref.chunkBytes);
   const subject = client.subjects.stream(ref.id);
-  const enc = new TextEncoder();
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < count) {
@@ -201,6 +206,10 @@ function frame(flag: number, bytes: Uint8Array): Uint8Array {
   return out;
 }
 
+function errorFrame(code: ErrorCode, message: string): Uint8Array {
+  return frame(LIVE_ERROR, enc.encode(JSON.stringify({ code, message })));
+}
+
 /**
  * Serve a live body: pull `i` is answered with what arrived since pull `i - 1`, once something
  * has. The offer ends with the body, on the receiver's cancel, or when no pull came for `idleMs`
@@ -209,7 +218,6 @@ function frame(flag: number, bytes: Uint8Array): Uint8Array {
 export function offerLive(client: LatticeClient, body: LiveBody, idleMs: number): StreamRef {
   const chunkBytes = Math.max(1024, client.nc.info!.max_payload - 4096);
   const id = nuid.next();
-  const enc = new TextEncoder();
   let next = 0;
   let finished = false;
   let idle: NodeJS.Timeout | undefined;
@@ -228,7 +236,7 @@ export function offerLive(client: LatticeClient, body: LiveBody, idleMs: number)
   const sub = client.nc.subscribe(client.subjects.stream(id), {
     callback: (err, msg) => {
       if (err || finished) return;
-      const text = new TextDecoder().decode(msg.data);
+      const text = dec.decode(msg.data);
       if (text === CANCEL) {
         finish();
         body.abandon();
@@ -236,8 +244,7 @@ export function offerLive(client: LatticeClient, body: LiveBody, idleMs: number)
       }
       if (!msg.reply) return;
       if (Number(text) !== next) {
-        const e = { code: ErrorCode.Stream, message: `expected a pull of piece ${next}` };
-        msg.respond(frame(LIVE_ERROR, enc.encode(JSON.stringify(e))));
+        msg.respond(errorFrame(ErrorCode.Stream, `expected a pull of piece ${next}`));
         return;
       }
       next++;
@@ -252,9 +259,7 @@ export function offerLive(client: LatticeClient, body: LiveBody, idleMs: number)
         (e: unknown) => {
           if (finished) return;
           const w = e instanceof WeftError ? e : new WeftError(ErrorCode.Internal, String(e));
-          msg.respond(
-            frame(LIVE_ERROR, enc.encode(JSON.stringify({ code: w.code, message: w.message }))),
-          );
+          msg.respond(errorFrame(w.code, w.message));
           finish();
         },
       );
@@ -273,13 +278,8 @@ export async function* pullLive(
   ref: StreamRef,
   opts: { timeoutMs: number; maxBytes: number; tooLarge: ErrorCode },
 ): AsyncGenerator<Uint8Array> {
-  const tooLarge = (size: number) =>
-    new WeftError(opts.tooLarge, `body of ${size} bytes exceeds ${opts.maxBytes} bytes`, {
-      details: { size, limitBytes: opts.maxBytes },
-    });
-  if (ref.size > opts.maxBytes) throw tooLarge(ref.size);
+  if (ref.size > opts.maxBytes) throw tooLarge(opts.tooLarge, ref.size, opts.maxBytes);
   const subject = client.subjects.stream(ref.id);
-  const enc = new TextEncoder();
   let total = 0;
   let finished = false;
   try {
@@ -292,7 +292,7 @@ export async function* pullLive(
       const bytes = msg.data.subarray(1);
       if (flag === LIVE_ERROR) {
         finished = true;
-        const e = JSON.parse(new TextDecoder().decode(bytes)) as {
+        const e = JSON.parse(dec.decode(bytes)) as {
           code: ErrorCode;
           message: string;
         };
@@ -303,7 +303,7 @@ export async function* pullLive(
       }
       finished = flag === LIVE_END;
       total += bytes.length;
-      if (total > opts.maxBytes) throw tooLarge(total);
+      if (total > opts.maxBytes) throw tooLarge(opts.tooLarge, total, opts.maxBytes);
       if (bytes.length > 0) yield bytes;
     }
   } finally {

@@ -20,8 +20,8 @@ const channel = new ChannelClient(data.channel);
 const current = { tid: data.tid };
 
 const names = callNames(data.module);
-const exitIndex =
-  names.indexOf('proc_exit') >= 0 ? names.indexOf('proc_exit') : names.indexOf('proc_exit2');
+/** callNames always has proc_exit: how a thread tells the kernel the process ends. */
+const exitIndex = names.indexOf('proc_exit');
 const local = threadCalls({
   memory,
   tid: () => current.tid,

@@ -12,26 +12,33 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Run `weft ARGS…` to completion (bounded by `timeoutMs`). */
+/**
+ * Run `weft ARGS…` to completion (bounded by `timeoutMs`). `stdin`: text written then closed;
+ * `'open'` keeps it open and silent (a guest polling it must rely on its timeout); default none.
+ */
 export function weft(
   args: string[],
-  opts: { timeoutMs?: number; env?: Record<string, string> } = {},
+  opts: { timeoutMs?: number; env?: Record<string, string>; stdin?: string } = {},
 ): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [ENTRY, ...args], {
       env: { ...process.env, ...opts.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: [opts.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 30_000);
     child.on('error', reject);
     child.on('close', (code) => {
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
     });
+    if (child.stdin !== null) {
+      child.stdin.on('error', () => {});
+      if (opts.stdin !== 'open') child.stdin.end(opts.stdin);
+    }
   });
 }
 

@@ -140,7 +140,6 @@ it('moves the placements of a SIGKILLed host within 10 s', async () => {
   const st = await settled('solo', (s) => s.state === 'running', 'solo running');
   const [victim] = Object.keys(placedOn(st, 'solo'));
   expect(['EAST1', 'EAST2']).toContain(victim);
-  const t0 = Date.now();
   await hosts.get(victim!)!.stop('SIGKILL');
   hosts.delete(victim!);
   const after = await until(
@@ -149,10 +148,10 @@ it('moves the placements of a SIGKILLed host within 10 s', async () => {
       const on = Object.keys(placedOn(s, 'solo'));
       return s.state === 'running' && !on.includes(victim!) ? s : undefined;
     },
+    // The issue's bound: placements of a dead host run elsewhere within 10 s.
     { name: 'solo running elsewhere', timeoutMs: 10_000 },
   );
   expect(Object.keys(placedOn(after, 'solo'))).toHaveLength(1);
-  expect(Date.now() - t0).toBeLessThan(10_000);
   const res = await fetch(`${stack.gateway.url}/solo/?name=moved`);
   expect(await res.text()).toBe('Hello, moved!\n');
 });

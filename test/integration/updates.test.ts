@@ -4,6 +4,7 @@
  */
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
+import { ErrorCode, WeftError } from '../../lattice/index.ts';
 import { FIXTURES_DIST, startStack, type Stack } from '../helpers/stack.ts';
 import { until } from '../helpers/until.ts';
 import { weft } from '../helpers/cli.ts';
@@ -82,4 +83,30 @@ it('lists the versions kept, and rolls back to one of them from the CLI', async 
   const missing = await weft(['deploy', 'versions', '--version', '9.9.9', ...nats]);
   expect(missing.code).not.toBe(0);
   expect(missing.stderr).toMatch(/no version 9\.9\.9 kept \(kept: 1\.0\.0, 2\.0\.0/);
+});
+
+it('refuses an application that routes a path another owns, or names a module not stored', async () => {
+  const other = manifest('1.0.0')
+    .replace('name: versions', 'name: intruder')
+    .replace('name: env-dump', 'name: env-copy');
+  const clash = await stack.deploy(other).catch((e: unknown) => e);
+  expect(clash).toBeInstanceOf(WeftError);
+  expect((clash as WeftError).code).toBe(ErrorCode.ManifestInvalid);
+  expect((clash as WeftError).message).toMatch(
+    /route \* \/env\/\.\.\. of actor 'env-copy' is already routed to 'versions\/env-dump'/,
+  );
+
+  const missing = manifest('1.0.0')
+    .replace('name: versions', 'name: ghost')
+    .replace('name: env-dump', 'name: ghost')
+    .replace(/module: .*/, `module: sha256:${'0'.repeat(64)}`)
+    .replace('/env/...', '/ghost/...');
+  const gone = await stack.deploy(missing).catch((e: unknown) => e);
+  expect((gone as WeftError).code).toBe(ErrorCode.ArtifactNotFound);
+  expect((gone as WeftError).message).toMatch(/module sha256:0{64} is not in the artifact store/);
+  // Nothing of either was stored.
+  expect(
+    (await weft(['get', 'apps', '--json', '--nats', stack.natsUrl, '--lattice', stack.lattice]))
+      .stdout,
+  ).not.toMatch(/intruder|ghost/);
 });

@@ -6,36 +6,17 @@
  * alone (guest path = host path), and must leave the directory empty. Each also runs in-process
  * against an empty `MemoryTree` preopened as `/`.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MemoryTree, WasiContext } from '../../host/wasi/index.ts';
-import { FIXTURES_DIST, ROOT } from '../helpers/stack.ts';
+import { weft, type CliResult } from '../helpers/cli.ts';
+import { FIXTURES_DIST } from '../helpers/stack.ts';
 
-interface Ran {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function run(args: string[]): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(ROOT, 'bin', 'weft.ts'), 'run', ...args]);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    // An open stdin that never delivers: poll on it must rely on its timeout.
-    child.stdin.on('error', () => {});
-  });
+/** `weft run` with an open stdin that never delivers: poll on it must rely on its timeout. */
+function run(args: string[]): Promise<CliResult> {
+  return weft(['run', ...args], { stdin: 'open' });
 }
 
 const modules = readdirSync(FIXTURES_DIST)

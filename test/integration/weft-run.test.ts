@@ -2,36 +2,15 @@
  * `weft run MODULE.wasm` behaves like `wasmtime run`: exact env, argv, streamed stdio, mapped
  * directories the guest cannot leave, and the guest's exit code.
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FIXTURES_DIST, ROOT } from '../helpers/stack.ts';
+import { weft, type CliResult } from '../helpers/cli.ts';
+import { FIXTURES_DIST } from '../helpers/stack.ts';
 
-interface Ran {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function run(args: string[], stdin = ''): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(ROOT, 'bin', 'weft.ts'), 'run', ...args], {
-      env: { ...process.env, SECRET_OF_THE_HOST: 'must-not-leak' },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.end(stdin);
-  });
+function run(args: string[], stdin = ''): Promise<CliResult> {
+  return weft(['run', ...args], { env: { SECRET_OF_THE_HOST: 'must-not-leak' }, stdin });
 }
 
 const fixture = (name: string) => join(FIXTURES_DIST, `${name}.wasm`);

@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import {
   AppStore,
   ArtifactStore,
+  DEFAULT_HEARTBEAT_MS,
   ErrorCode,
   EventType,
   Header,
@@ -38,7 +39,6 @@ import { WcgiActor, type LoadedModule, type LoadedTree } from './actor/wcgi-acto
 import { WorkerPool } from './actor/worker-pool.ts';
 import { Scheduler } from '../scheduler/scheduler.ts';
 
-export const DEFAULT_HEARTBEAT_MS = 2_000;
 const DEFAULT_DRAIN_GRACE_MS = 10_000;
 /** How long a reply body stays offered for pulling (ms). */
 const REPLY_STREAM_TTL_MS = 60_000;
@@ -349,8 +349,8 @@ export class Host {
       const handler = (body: unknown, msg: Msg) =>
         this.#invoke(actor, body as InvokeRequest, msg.headers?.get(Header.Deadline));
       r.subs.push(
-        this.#client.serve(s.rpc(spec.name), handler, { queue: spec.name }),
-        this.#client.serve(s.rpcHost(spec.name, this.hostId), handler),
+        this.#client.serve(s.rpc(spec.name), handler, { queue: spec.name, ack: this.hostId }),
+        this.#client.serve(s.rpcHost(spec.name, this.hostId), handler, { ack: this.hostId }),
       );
       await this.#client.nc.flush();
       r.state = 'running';

@@ -1,5 +1,6 @@
 /** The host: runs actors for a lattice. */
-export { Host, newHostId, DEFAULT_HEARTBEAT_MS } from './host.ts';
+export { Host, newHostId } from './host.ts';
+export { DEFAULT_HEARTBEAT_MS } from '../lattice/index.ts';
 export type { HostOptions } from './host.ts';
 export { serveModule } from './serve.ts';
 export type { ServeOptions, LocalServer } from './serve.ts';

@@ -28,7 +28,15 @@ export const Header = {
   /** Absolute deadline of the caller, epoch milliseconds. */
   Deadline: 'weft-deadline',
   InvocationId: 'weft-invocation-id',
+  /**
+   * On an empty message to a request's reply subject: "host ID has this request". Not a reply;
+   * the requester learns which host to give up on if that host dies (see `abandonHost`).
+   */
+  Ack: 'weft-ack',
 } as const;
+
+/** A server acknowledges requests still in flight this often (ms); see `serve`'s `ack`. */
+export const ACK_EVERY_MS = 100;
 
 export interface ConnectOptions {
   /** One or more NATS URLs. */
@@ -75,6 +83,11 @@ export interface RequestOpts {
   headers?: Record<string, string>;
   /** The code to raise when nobody subscribes to the subject (default NoHost). */
   noResponders?: { code: ErrorCode; message: string };
+  /**
+   * The request may be sent again: when a host is lost (`abandonHost`), this request fails with
+   * WEFT_ERR_HOST_LOST even if no host acknowledged it yet.
+   */
+  retryable?: boolean;
 }
 
 /** How often pending requests are checked against their deadlines (ms). */
@@ -87,6 +100,10 @@ interface PendingRequest {
   subject: string;
   timeoutMs: number;
   noResponders: RequestOpts['noResponders'];
+  sentAt: number;
+  retryable: boolean;
+  /** The host that acknowledged the request (serve's `ack`). */
+  hostId?: string;
 }
 
 export type Handler = (body: unknown, msg: Msg) => Promise<unknown> | unknown;
@@ -119,13 +136,16 @@ export class LatticeClient {
     const timeoutMs = opts.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     const token = String(this.#nextToken++);
     return new Promise<Msg>((resolve, reject) => {
+      const now = Date.now();
       this.#pending.set(token, {
         resolve,
         reject,
-        deadline: Date.now() + timeoutMs,
+        deadline: now + timeoutMs,
         subject,
         timeoutMs,
         noResponders: opts.noResponders,
+        sentAt: now,
+        retryable: opts.retryable === true,
       });
       this.#ensureSweep();
       this.#publishSoon(subject, payload, {
@@ -177,6 +197,13 @@ export class LatticeClient {
           const token = msg.subject.slice(prefix.length);
           const p = this.#pending.get(token);
           if (!p) return;
+          if (msg.data.length === 0) {
+            const ack = msg.headers?.get(Header.Ack);
+            if (ack) {
+              p.hostId = ack;
+              return;
+            }
+          }
           this.#pending.delete(token);
           // A no-responders status arrives as an empty message with a 503 status header.
           if (msg.data.length === 0 && msg.headers?.code === 503) {
@@ -216,6 +243,33 @@ export class LatticeClient {
       }
     }, REQUEST_SWEEP_MS);
     this.#sweep.unref();
+  }
+
+  /**
+   * A host is gone (it missed its heartbeats, or stopped): fail the requests it acknowledged, and
+   * the retryable ones still unacknowledged after `unackedGraceMs` (a live host acknowledges within
+   * ACK_EVERY_MS of receiving; the request may have died with the host), with WEFT_ERR_HOST_LOST.
+   * Their replies, should any still come, are ignored. Returns how many failed.
+   */
+  abandonHost(hostId: string, unackedGraceMs: number): number {
+    const before = Date.now() - unackedGraceMs;
+    let failed = 0;
+    for (const [token, p] of this.#pending) {
+      const acked = p.hostId === hostId;
+      if (!acked && !(p.hostId === undefined && p.retryable && p.sentAt < before)) continue;
+      this.#pending.delete(token);
+      failed++;
+      p.reject(
+        new WeftError(
+          ErrorCode.HostLost,
+          acked
+            ? `host ${hostId} was lost while serving ${p.subject}`
+            : `no host acknowledged ${p.subject} and host ${hostId} was lost`,
+          { details: { subject: p.subject, hostId, acknowledged: acked } },
+        ),
+      );
+    }
+    return failed;
   }
 
   /** Publish an enveloped message (events). */
@@ -258,13 +312,23 @@ export class LatticeClient {
 
   /**
    * Serve requests on `subject` (optionally in a queue group). A handler's return value is the
-   * reply body; a thrown error is replied as its wire form. Handlers run concurrently.
+   * reply body; a thrown error is replied as its wire form. Handlers run concurrently. With
+   * `ack` (this server's host id), requests still in flight are acknowledged every ACK_EVERY_MS,
+   * so that a requester can give up on them at once if this host dies; a request answered
+   * sooner costs no message more.
    */
-  serve(subject: string, handler: Handler, opts: { queue?: string } = {}): Subscription {
+  serve(
+    subject: string,
+    handler: Handler,
+    opts: { queue?: string; ack?: string } = {},
+  ): Subscription {
+    const unacked = opts.ack === undefined ? undefined : this.#acker(opts.ack);
     return this.nc.subscribe(subject, {
       ...(opts.queue === undefined ? {} : { queue: opts.queue }),
       callback: (err, msg) => {
         if (err) return;
+        const inbox = msg.reply;
+        if (unacked !== undefined && inbox) unacked.add(inbox);
         void (async () => {
           let reply: Uint8Array;
           try {
@@ -272,16 +336,42 @@ export class LatticeClient {
           } catch (e) {
             reply = encodeError(e);
           }
-          if (msg.reply) this.#publishSoon(msg.reply, reply, {});
+          if (inbox) {
+            unacked?.delete(inbox);
+            this.#publishSoon(inbox, reply, {});
+          }
         })();
       },
     });
+  }
+
+  readonly #ackers = new Map<string, Set<string>>();
+  readonly #ackTimers: NodeJS.Timeout[] = [];
+
+  /** The set of reply subjects awaiting an acknowledgement as `hostId`, swept by one timer. */
+  #acker(hostId: string): Set<string> {
+    let unacked = this.#ackers.get(hostId);
+    if (unacked !== undefined) return unacked;
+    const set = new Set<string>();
+    unacked = set;
+    this.#ackers.set(hostId, set);
+    const headers = toHeaders({ [Header.Ack]: hostId });
+    const empty = new Uint8Array(0);
+    const timer = setInterval(() => {
+      if (set.size === 0 || this.nc.isClosed()) return;
+      for (const inbox of set) this.#publishSoon(inbox, empty, { headers });
+      set.clear();
+    }, ACK_EVERY_MS);
+    timer.unref();
+    this.#ackTimers.push(timer);
+    return unacked;
   }
 
   /** Flush, then drain subscriptions and close; pending requests fail. */
   async close(): Promise<void> {
     if (!this.nc.isClosed()) this.#flushOutbox();
     clearInterval(this.#sweep);
+    for (const t of this.#ackTimers) clearInterval(t);
     for (const p of this.#pending.values()) {
       p.reject(new WeftError(ErrorCode.LatticeUnavailable, 'the lattice connection was closed'));
     }

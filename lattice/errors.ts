@@ -34,6 +34,8 @@ export const ErrorCode = {
   ActorNotReady: 'WEFT_ERR_ACTOR_NOT_READY',
   /** A host started with the id of a host already in the lattice. */
   HostIdTaken: 'WEFT_ERR_HOST_ID_TAKEN',
+  /** The host serving an invocation died (missed its heartbeats) before it answered. */
+  HostLost: 'WEFT_ERR_HOST_LOST',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -64,6 +66,7 @@ export const HTTP_STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = Object.f
   WEFT_ERR_BAD_PROXY_RESPONSE: 502,
   WEFT_ERR_INSTANCE_CRASHED: 502,
   WEFT_ERR_ACTOR_NOT_READY: 503,
+  WEFT_ERR_HOST_LOST: 502,
 });
 
 const KNOWN_CODES = new Set<string>(Object.values(ErrorCode));

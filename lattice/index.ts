@@ -15,3 +15,4 @@ export * from './deploy.ts';
 export * from './inventory.ts';
 export * from './http-io.ts';
 export * from './status.ts';
+export * from './liveness.ts';

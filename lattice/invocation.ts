@@ -51,6 +51,8 @@ export interface InvokeOptions {
   timeoutMs: number;
   traceparent?: string;
   maxResponseBytes: number;
+  /** The caller may send it again: fail it at once if its host may have died (`abandonHost`). */
+  retryable?: boolean;
 }
 
 /** A reply with its body: received whole, or (a live body) to be read as it arrives. */
@@ -79,6 +81,7 @@ export async function invoke(
     // The host enforces the actor's own timeout; the margin lets its 504 arrive first.
     timeoutMs: opts.timeoutMs + 2_000,
     headers,
+    retryable: opts.retryable === true,
     noResponders: {
       code: ErrorCode.NoHost,
       message: `no host is running actor '${req.actor}'`,

@@ -12,6 +12,7 @@ import type { Subscription } from '@nats-io/transport-node';
 import {
   AppStore,
   EventType,
+  HostLiveness,
   PlacementStore,
   decode,
   openLeases,
@@ -36,20 +37,15 @@ export interface SchedulerOptions {
 
 interface KnownHost {
   view: HostView;
-  lastSeen: number;
-  heartbeatMs: number;
   draining: boolean;
 }
-
-/** Missed heartbeats after which a host is taken for dead. */
-const MISSED_BEATS = 3;
 
 export class Scheduler {
   readonly #o: SchedulerOptions;
   readonly #log: Logger;
   readonly #apps = new Map<string, DeployedApp>();
   readonly #placed = new Map<string, AppPlacements>();
-  readonly #hosts = new Map<string, KnownHost>();
+  readonly #hosts = new HostLiveness<KnownHost>();
   #appStore!: AppStore;
   #placements!: PlacementStore;
   #lease!: Lease;
@@ -133,10 +129,8 @@ export class Scheduler {
     const draining = inv.draining === true;
     const labelsChanged =
       known === undefined || JSON.stringify(known.view.labels) !== JSON.stringify(inv.labels);
-    this.#hosts.set(inv.hostId, {
+    this.#hosts.saw(inv.hostId, inv.heartbeatMs ?? this.#o.heartbeatMs, {
       view: { hostId: inv.hostId, labels: inv.labels },
-      lastSeen: Date.now(),
-      heartbeatMs: inv.heartbeatMs ?? this.#o.heartbeatMs,
       draining,
     });
     if (labelsChanged || known?.draining !== draining) this.#schedule();
@@ -149,7 +143,7 @@ export class Scheduler {
     } else if (type === EventType.HostStopped || type === EventType.HostDraining) {
       const { hostId } = data as { hostId: string };
       const known = this.#hosts.get(hostId);
-      if (type === EventType.HostStopped) this.#hosts.delete(hostId);
+      if (type === EventType.HostStopped) this.#hosts.forget(hostId);
       else if (known !== undefined) known.draining = true;
       this.#schedule();
     }
@@ -171,20 +165,13 @@ export class Scheduler {
 
   /** The hosts placements may go to: heard from recently and not draining. */
   #liveHosts(): HostView[] {
-    const now = Date.now();
-    const out: HostView[] = [];
-    for (const [id, h] of this.#hosts) {
-      if (now - h.lastSeen > MISSED_BEATS * h.heartbeatMs) {
-        this.#hosts.delete(id);
-        this.#log.warn(
-          { hostId: id, silentMs: now - h.lastSeen },
-          'host missed its heartbeats: taken for dead, its placements move',
-        );
-        continue;
-      }
-      if (!h.draining) out.push(h.view);
+    for (const { hostId, silentMs } of this.#hosts.expire()) {
+      this.#log.warn(
+        { hostId, silentMs },
+        'host missed its heartbeats: taken for dead, its placements move',
+      );
     }
-    return out;
+    return [...this.#hosts.values()].filter((h) => !h.draining).map((h) => h.view);
   }
 
   async #reconcile(): Promise<void> {

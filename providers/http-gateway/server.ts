@@ -23,6 +23,7 @@ import {
   writeResponse,
   writeStreamedResponse,
   splitTarget,
+  watchHostLoss,
   type HeaderPair,
   type InvokeResult,
   type LatticeClient,
@@ -40,9 +41,15 @@ const IDEMPOTENT: ReadonlySet<string> = new Set([
 ]);
 
 /**
+ * How long a retryable request may go unacknowledged before the loss of some host fails it over:
+ * a live host acknowledges what it holds within ACK_EVERY_MS (100 ms).
+ */
+const UNACKED_GRACE_MS = 1_000;
+
+/**
  * Send an invocation; while no host runs the actor (an actor moving between hosts, a host
- * draining), try again with backoff until `retryUntil` (0: never; non-idempotent requests).
- * Only "no host" is retried: it means the invocation reached nobody.
+ * draining), or when the host serving it was lost, try again with backoff until `retryUntil`
+ * (0: never; non-idempotent requests, which a lost host may have run in part).
  */
 async function invokeRetrying(
   send: () => Promise<InvokeResult>,
@@ -53,7 +60,9 @@ async function invokeRetrying(
       return await send();
     } catch (err) {
       const again =
-        err instanceof WeftError && err.code === ErrorCode.NoHost && Date.now() + wait < retryUntil;
+        err instanceof WeftError &&
+        (err.code === ErrorCode.NoHost || err.code === ErrorCode.HostLost) &&
+        Date.now() + wait < retryUntil;
       if (!again) throw err;
       await new Promise((r) => setTimeout(r, wait));
     }
@@ -79,6 +88,7 @@ export class Gateway {
   #server: Server | undefined;
   #client: LatticeClient | undefined;
   #watch: { stop(): void } | undefined;
+  #hostLoss: { stop(): void } | undefined;
   #stopped = false;
   /** False while the NATS connection is down (nats.js reconnects by itself). */
   #linkUp = false;
@@ -134,6 +144,7 @@ export class Gateway {
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#watch?.stop();
+    this.#hostLoss?.stop();
     const server = this.#server;
     if (server) {
       await new Promise<void>((resolve) => {
@@ -161,6 +172,13 @@ export class Gateway {
         this.#watch = await store.watch((app, routes) => {
           this.routes.setApp(app, routes);
           this.#log.info({ app, routes: routes?.length ?? 0 }, 'routes updated');
+        });
+        this.#hostLoss = watchHostLoss(client, (loss) => {
+          const failed = client.abandonHost(loss.hostId, UNACKED_GRACE_MS);
+          this.#log[failed > 0 || loss.reason === 'silent' ? 'warn' : 'info'](
+            { ...loss, requestsFailedOver: failed },
+            'host lost: its requests in flight fail over',
+          );
         });
         void this.#watchStatus(client);
         this.#log.info(
@@ -214,14 +232,16 @@ export class Gateway {
       const deadline = Date.now() + limits.timeoutMs;
       const body = await readBody(req, limits.maxRequestBytes);
       const head = requestHead(req, { path, query, routePrefix: match.prefix, traceparent });
+      const retryable = IDEMPOTENT.has(head.method);
       const r = await invokeRetrying(
         () =>
           invoke(client, { invocationId, actor: actor!, head }, body, {
             timeoutMs: Math.max(1, deadline - Date.now()),
             traceparent,
             maxResponseBytes: limits.maxResponseBytes,
+            retryable,
           }),
-        IDEMPOTENT.has(head.method) ? deadline : 0,
+        retryable ? deadline : 0,
       );
       const reply = r.reply;
       const extra: HeaderPair[] = [

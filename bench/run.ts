@@ -5,7 +5,8 @@
  *       instance of actors/httpd serving HTTP on its own socket
  *   (c) a plain node:http hello server
  *   (d) the same hello C program compiled natively under lighttpd's mod_cgi (classic CGI)
- * plus instance start (µs, compiled module cached) and deploy → first 200 (ms).
+ * plus instance start (µs, compiled module cached) and deploy → first 200 (ms), and last a
+ * scale-out table (bench/scale.ts): 1, 2, 3 hosts behind one gateway, and SIGKILL failover time.
  * Prints a table and writes bench/results/latest.json.
  * Each row is loaded WEFT_BENCH_ROUNDS times (default 5), interleaved, for WEFT_BENCH_SECONDS
  * each (default 5), at WEFT_BENCH_CONNECTIONS connections (default 50); the median is kept.
@@ -20,6 +21,7 @@ import autocannon from 'autocannon';
 import { WasiContext } from '../host/wasi/index.ts';
 import { connectLattice, deployApplication, parseManifest } from '../lattice/index.ts';
 import { startNatsServer } from '../bin/nats-server.ts';
+import { scaleOut } from './scale.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const SECONDS = Number(process.env['WEFT_BENCH_SECONDS'] ?? 5);
@@ -358,6 +360,7 @@ spec:
       });
     }
 
+    const scale = await scaleOut({ connections: CONNECTIONS, seconds: SECONDS });
     const rps = (n: string) => rows.find((r) => r.name === n)?.rps ?? 0;
     const ratio = (a: number, b: number) => (b > 0 ? Math.round((a / b) * 100) / 100 : null);
     const results = {
@@ -374,6 +377,7 @@ spec:
       instanceStartUs: startUs,
       wasiFiles,
       deployToFirstResponseMs: deployMs,
+      scaleOut: scale.json,
     };
     await mkdir(join(root, 'bench', 'results'), { recursive: true });
     await writeFile(
@@ -399,6 +403,9 @@ spec:
         'skipped' in wasiFiles
           ? `WASI files (10,000)    skipped: ${wasiFiles.skipped}`
           : `WASI files (10,000)    weft run ${wasiFiles.weftMs} ms, native ${wasiFiles.nativeMs} ms: ${wasiFiles.ratio}x`,
+        '',
+        ...scale.lines,
+        '',
         'written to bench/results/latest.json',
         '',
       ].join('\n'),

@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { connect as tcpConnect } from 'node:net';
+import { connect as tcpConnect, createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { existsSync } from 'node:fs';
@@ -28,6 +28,8 @@ export interface NatsServerOptions {
   dir?: string;
   /** Binary (default NATS_SERVER_BIN or `nats-server` on PATH). */
   bin?: string;
+  /** Cluster membership: this server's name, the cluster's name, its route port and its peers'. */
+  cluster?: { serverName: string; name: string; routePort: number; peerPorts: number[] };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -64,6 +66,16 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
       `http: "127.0.0.1:-1"`,
       `ports_file_dir: "${dir}"`,
       `jetstream: { store_dir: "${join(dir, 'js')}" }`,
+      ...(opts.cluster === undefined
+        ? []
+        : [
+            `server_name: "${opts.cluster.serverName}"`,
+            `cluster: {`,
+            `  name: "${opts.cluster.name}"`,
+            `  listen: "127.0.0.1:${opts.cluster.routePort}"`,
+            `  routes: [${opts.cluster.peerPorts.map((p) => `"nats://127.0.0.1:${p}"`).join(', ')}]`,
+            `}`,
+          ]),
     ].join('\n'),
   );
   for (const f of await readdir(dir)) if (f.endsWith('.ports')) await rm(join(dir, f));
@@ -141,4 +153,65 @@ export function portIsFree(port: number): Promise<boolean> {
     });
     s.once('error', () => resolve(true));
   });
+}
+
+export interface NatsClusterHandle {
+  /** Every member's client URL: give them all to hosts, gateways and the CLI. */
+  urls: string[];
+  servers: NatsServerHandle[];
+  stop(opts?: { keepDir?: boolean }): Promise<void>;
+}
+
+/** A free TCP port on 127.0.0.1 (asked of the kernel, then released). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * A local cluster of `size` nats-servers with JetStream (`weft up --cluster 3`, the tests): each
+ * routes to the others, and the lattice's buckets are replicated across them (see stores.ts).
+ * `dir`: the members' state directories go in `dir/n1`…; default temporary ones. Resolves once
+ * every member accepts connections; JetStream may still be electing its leader (the stores
+ * retry).
+ */
+export async function startNatsCluster(
+  size: number,
+  opts: { dir?: string; name?: string; bin?: string } = {},
+): Promise<NatsClusterHandle> {
+  const routePorts: number[] = [];
+  for (let i = 0; i < size; i++) routePorts.push(await freePort());
+  const servers: NatsServerHandle[] = [];
+  try {
+    for (let i = 0; i < size; i++) {
+      servers.push(
+        await startNatsServer({
+          ...(opts.dir === undefined ? {} : { dir: join(opts.dir, `n${i + 1}`) }),
+          ...(opts.bin === undefined ? {} : { bin: opts.bin }),
+          cluster: {
+            serverName: `n${i + 1}`,
+            name: opts.name ?? 'weft',
+            routePort: routePorts[i]!,
+            peerPorts: routePorts.filter((_, j) => j !== i),
+          },
+        }),
+      );
+    }
+  } catch (err) {
+    await Promise.allSettled(servers.map((s) => s.stop()));
+    throw err;
+  }
+  return {
+    urls: servers.map((s) => s.url),
+    servers,
+    async stop(o) {
+      await Promise.allSettled(servers.map((s) => s.stop(o)));
+    },
+  };
 }

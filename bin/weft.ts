@@ -29,7 +29,13 @@ import {
   type HeaderPair,
 } from '../lattice/index.ts';
 import { Gateway } from '../providers/http-gateway/index.ts';
-import { portIsFree, startNatsServer, type NatsServerHandle } from './nats-server.ts';
+import {
+  portIsFree,
+  startNatsCluster,
+  startNatsServer,
+  type NatsClusterHandle,
+  type NatsServerHandle,
+} from './nats-server.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const env = process.env;
@@ -41,6 +47,7 @@ Usage: weft <command> [options]
 
 Run a lattice
   up [--http-port P] [--nats URL]   NATS (unless --nats), a host, a gateway and the example app
+  up --cluster 3                    the same on a local 3-server NATS cluster (buckets R3)
   host [--label k=v]... [--workers N] [--host-id ID] [--heartbeat-ms MS] [--no-scheduler]
                                     SIGTERM drains: placements move, requests in flight finish
   gateway [--listen ADDR:PORT]
@@ -338,16 +345,35 @@ async function cmdCall(c: Common, actor: string, v: Record<string, unknown>): Pr
 }
 
 async function cmdUp(c: Common, v: Record<string, unknown>): Promise<void> {
-  let nats: NatsServerHandle | undefined;
+  let nats: NatsServerHandle | NatsClusterHandle | undefined;
   let urls = c.nats;
-  if (v['nats'] === undefined && !env['WEFT_NATS_URL']) {
+  const clusterSize = v['cluster'] === undefined ? 0 : Number(v['cluster']);
+  if (v['cluster'] !== undefined && ![3, 5].includes(clusterSize)) {
+    throw new UsageError(
+      `weft up: --cluster takes 3 or 5 (servers), got '${String(v['cluster'])}'`,
+    );
+  }
+  if (clusterSize > 0 && (v['nats'] !== undefined || env['WEFT_NATS_URL'])) {
+    throw new UsageError('weft up: --cluster starts its own servers; leave out --nats');
+  }
+  if (clusterSize > 0) {
+    nats = await startNatsCluster(clusterSize, {
+      dir: join(root, '.weft', `nats-cluster-${clusterSize}`),
+    });
+    urls = nats.urls;
+    c.log.info(
+      { urls, natsPids: nats.servers.map((s) => s.pid) },
+      `nats-server cluster of ${clusterSize} started (buckets replicated R3)`,
+    );
+  } else if (v['nats'] === undefined && !env['WEFT_NATS_URL']) {
     const port = (await portIsFree(4222)) ? 4222 : -1;
-    nats = await startNatsServer({
+    const one = await startNatsServer({
       port,
       dir: join(root, '.weft', `nats-${port === -1 ? 'any' : port}`),
     });
-    urls = [nats.url];
-    c.log.info({ url: nats.url, natsPid: nats.pid }, 'nats-server started');
+    nats = one;
+    urls = [one.url];
+    c.log.info({ url: one.url, natsPid: one.pid }, 'nats-server started');
   }
   const host = new Host({ nats: urls, lattice: c.lattice, log: c.log });
   const httpPort = Number(v['http-port'] ?? env['WEFT_HTTP_PORT'] ?? 8080);
@@ -387,7 +413,7 @@ async function cmdUp(c: Common, v: Record<string, unknown>): Promise<void> {
         `weft is up (lattice "${c.lattice}")`,
         `  HTTP  ${gateway.url}/   try ${gateway.url}/hello?name=you`,
         `  NATS  ${urls.join(',')}${nats ? '' : ' (external)'}`,
-        `  weft get hosts${nats && nats.port === 4222 ? '' : ` --nats ${urls[0]}`}`,
+        `  weft get hosts${urls.join(',') === DEFAULT_NATS ? '' : ` --nats ${urls.join(',')}`}`,
         'Ctrl-C stops everything.',
         '',
       ].join('\n'),
@@ -506,7 +532,10 @@ async function main(argv: string[]): Promise<number> {
   }
   switch (cmd) {
     case 'up': {
-      const { values } = parse(rest, { 'http-port': { type: 'string' } });
+      const { values } = parse(rest, {
+        'http-port': { type: 'string' },
+        cluster: { type: 'string' },
+      });
       await cmdUp(common(values, true), values);
       return -1;
     }

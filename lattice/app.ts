@@ -2,6 +2,7 @@
  * What the lattice stores for a deployed application: the manifest with every module and file
  * tree resolved to an artifact digest, so every host runs exactly the same bytes.
  */
+import { createHash } from 'node:crypto';
 import type { ActorSpec, Limits, Route } from './manifest/index.ts';
 
 /** A read-only file tree bundled from a manifest's `files` entry. */
@@ -51,4 +52,14 @@ export function routesOf(app: DeployedApp): RouteEntry[] {
       },
     })),
   );
+}
+
+/**
+ * A short digest of everything that makes an actor's version (module, env, files, limits, …),
+ * leaving out the instance count, which a host sets to what is placed on it: a host reports it,
+ * so that a status can tell the current version from an old one still serving.
+ */
+export function specDigest(spec: ResolvedActor): string {
+  const { instances: _placed, ...rest } = spec;
+  return createHash('sha256').update(JSON.stringify(rest)).digest('hex').slice(0, 16);
 }

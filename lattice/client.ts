@@ -49,6 +49,11 @@ export interface ConnectOptions {
   user?: string;
   pass?: string;
   token?: string;
+  /**
+   * Replicas of the lattice's buckets when they are created: default 3 on a cluster of three or
+   * more servers (env WEFT_REPLICAS overrides), else 1.
+   */
+  replicas?: number;
 }
 
 /** Connect to NATS; a failure becomes WEFT_ERR_LATTICE_UNAVAILABLE naming the servers. */
@@ -67,7 +72,7 @@ export async function connectLattice(opts: ConnectOptions): Promise<LatticeClien
       reconnectTimeWait: 500,
       waitOnFirstConnect: opts.waitOnFirstConnect ?? false,
     });
-    return new LatticeClient(nc, subjects);
+    return new LatticeClient(nc, subjects, opts.replicas ?? defaultReplicas(nc));
   } catch (err) {
     const servers = Array.isArray(opts.servers) ? opts.servers.join(', ') : opts.servers;
     throw new WeftError(
@@ -108,12 +113,26 @@ interface PendingRequest {
 
 export type Handler = (body: unknown, msg: Msg) => Promise<unknown> | unknown;
 
+/**
+ * R3 on a cluster that has at least three servers (the servers a client may reconnect to, as the
+ * server announces them), else R1; WEFT_REPLICAS (1, 3 or 5) says otherwise.
+ */
+function defaultReplicas(nc: NatsConnection): number {
+  const env = Number(process.env['WEFT_REPLICAS']);
+  if (env === 1 || env === 3 || env === 5) return env;
+  const info = nc.info;
+  return info?.cluster !== undefined && (info.connect_urls?.length ?? 0) >= 3 ? 3 : 1;
+}
+
 export class LatticeClient {
   readonly nc: NatsConnection;
   readonly subjects: Subjects;
-  constructor(nc: NatsConnection, subjects: Subjects) {
+  /** Replicas of the buckets this client creates. */
+  readonly replicas: number;
+  constructor(nc: NatsConnection, subjects: Subjects, replicas = 1) {
     this.nc = nc;
     this.subjects = subjects;
+    this.replicas = replicas;
   }
 
   get lattice(): string {
@@ -266,6 +285,28 @@ export class LatticeClient {
             ? `host ${hostId} was lost while serving ${p.subject}`
             : `no host acknowledged ${p.subject} and host ${hostId} was lost`,
           { details: { subject: p.subject, hostId, acknowledged: acked } },
+        ),
+      );
+    }
+    return failed;
+  }
+
+  /**
+   * The connection broke at `t` and is back: fail the retryable requests sent before it (their
+   * replies may have been lost with the server) with WEFT_ERR_LATTICE_UNAVAILABLE, so that they
+   * are sent again. Returns how many failed.
+   */
+  abandonSentBefore(t: number): number {
+    let failed = 0;
+    for (const [token, p] of this.#pending) {
+      if (!p.retryable || p.sentAt >= t) continue;
+      this.#pending.delete(token);
+      failed++;
+      p.reject(
+        new WeftError(
+          ErrorCode.LatticeUnavailable,
+          `the NATS connection broke while waiting on ${p.subject}`,
+          { details: { subject: p.subject } },
         ),
       );
     }

@@ -6,6 +6,8 @@ export interface ActorInventory {
   /** Module digest. */
   module: string;
   mode: string;
+  /** `specDigest` of the spec it runs: which version of the actor this is. */
+  spec?: string;
   state: 'starting' | 'running' | 'failed';
   /** Why it failed, when it did. */
   error?: string;

@@ -3,6 +3,7 @@
  * instances wanted and running, on which hosts, and why any are missing, from the application
  * store, the scheduler's placements and the hosts' own inventories.
  */
+import { specDigest } from './app.ts';
 import type { LatticeClient } from './client.ts';
 import { ErrorCode, WeftError } from './errors.ts';
 import type { HostInventory } from './inventory.ts';
@@ -61,6 +62,7 @@ export async function appStatus(
   );
   const actors: ActorStatus[] = app.actors.map((spec) => {
     const plan = placed?.actors[spec.name];
+    const version = specDigest(spec);
     const byHost = new Map<string, ActorHostStatus>();
     for (const p of plan?.placements ?? []) {
       byHost.set(p.hostId, { hostId: p.hostId, placed: p.count, running: 0, state: 'missing' });
@@ -69,7 +71,7 @@ export async function appStatus(
     for (const h of hosts) {
       const a = h.actors.find((x) => x.name === spec.name && x.app === app.name);
       if (a === undefined) continue;
-      const current = a.module === spec.module;
+      const current = a.spec === undefined ? a.module === spec.module : a.spec === version;
       const ready =
         a.state !== 'running' || !current
           ? 0
@@ -107,7 +109,10 @@ export async function appStatus(
   });
   let state: AppState = 'running';
   if (actors.some((a) => a.running < a.wanted || a.wanted === 0)) state = 'starting';
-  if (actors.some((a) => a.hosts.some((h) => h.state === 'failed' && h.placed > 0))) {
+  // Failed: an actor failed to start where placed, or serves only an old version and says why.
+  const failed = (h: ActorHostStatus) =>
+    h.placed > 0 && (h.state === 'failed' || (h.running === 0 && h.error !== undefined));
+  if (actors.some((a) => a.hosts.some(failed))) {
     state = 'failed';
   }
   if (actors.some((a) => a.waiting !== undefined)) state = 'waiting';

@@ -4,11 +4,30 @@
  * history, so every deploy is a version) and a KV route table the gateways watch.
  */
 import { createHash } from 'node:crypto';
-import { Kvm, type KV, type KvWatchEntry } from '@nats-io/kv';
+import { Kvm, type KV, type KvOptions, type KvWatchEntry } from '@nats-io/kv';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import type { LatticeClient } from './client.ts';
 import type { DeployedApp, RouteEntry } from './app.ts';
 import { ErrorCode, WeftError } from './errors.ts';
+import { retryTransient } from './js-retry.ts';
+import type { Subjects } from './subjects.ts';
+
+type BucketKind = Parameters<Subjects['bucket']>[0];
+
+/**
+ * Open (creating if needed) a KV bucket of the lattice, replicated as the client's lattice says
+ * (R3 on a cluster of three or more servers), retrying while JetStream elects a leader.
+ */
+function openKv(
+  client: LatticeClient,
+  kind: BucketKind,
+  opts: Partial<KvOptions> = {},
+): Promise<KV> {
+  const name = client.subjects.bucket(kind);
+  return retryTransient(`open bucket ${name}`, () =>
+    new Kvm(client.nc).create(name, { replicas: client.replicas, ...opts }),
+  );
+}
 
 /** Versions of an application kept in KV. */
 export const APP_HISTORY = 10;
@@ -40,9 +59,11 @@ export class ArtifactStore {
     this.#tags = tags;
   }
   static async open(client: LatticeClient): Promise<ArtifactStore> {
-    const os = await new Objm(client.nc).create(client.subjects.bucket('artifacts'));
-    const tags = await new Kvm(client.nc).create(client.subjects.bucket('tags'), { history: 5 });
-    return new ArtifactStore(os, tags);
+    const name = client.subjects.bucket('artifacts');
+    const os = await retryTransient(`open bucket ${name}`, () =>
+      new Objm(client.nc).create(name, { replicas: client.replicas }),
+    );
+    return new ArtifactStore(os, await openKv(client, 'tags', { history: 5 }));
   }
 
   /**
@@ -55,26 +76,29 @@ export class ArtifactStore {
   ): Promise<ArtifactInfo> {
     const digest = sha256Digest(bytes);
     const name = digest.slice('sha256:'.length);
-    const existing = await this.#os.info(name);
+    const existing = await retryTransient(`look up ${digest}`, () => this.#os.info(name));
     if (existing && !existing.deleted && existing.size === bytes.length) {
       onProgress?.(bytes.length, bytes.length);
       return { digest, size: bytes.length };
     }
     const CHUNK = 128 * 1024;
-    let offset = 0;
-    const rs = new ReadableStream<Uint8Array>({
-      pull(controller) {
-        if (offset >= bytes.length) {
-          controller.close();
-          return;
-        }
-        const end = Math.min(bytes.length, offset + CHUNK);
-        controller.enqueue(bytes.subarray(offset, end));
-        offset = end;
-        onProgress?.(offset, bytes.length);
-      },
+    // A put cut by a leader change starts over: the object store keeps only whole objects.
+    await retryTransient(`store ${digest}`, async () => {
+      let offset = 0;
+      const rs = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          if (offset >= bytes.length) {
+            controller.close();
+            return;
+          }
+          const end = Math.min(bytes.length, offset + CHUNK);
+          controller.enqueue(bytes.subarray(offset, end));
+          offset = end;
+          onProgress?.(offset, bytes.length);
+        },
+      });
+      await this.#os.put({ name, options: { max_chunk_size: CHUNK } }, rs);
     });
-    await this.#os.put({ name, options: { max_chunk_size: CHUNK } }, rs);
     return { digest, size: bytes.length };
   }
 
@@ -83,7 +107,9 @@ export class ArtifactStore {
     if (!DIGEST_RE.test(digest)) {
       throw new WeftError(ErrorCode.BadRequest, `'${digest}' is not a sha256:<64 hex> digest`);
     }
-    const bytes = await this.#os.getBlob(digest.slice('sha256:'.length));
+    const bytes = await retryTransient(`fetch ${digest}`, () =>
+      this.#os.getBlob(digest.slice('sha256:'.length)),
+    );
     if (bytes === null) {
       throw new WeftError(ErrorCode.ArtifactNotFound, `artifact ${digest} is not in the store`, {
         details: { digest },
@@ -96,7 +122,9 @@ export class ArtifactStore {
   }
 
   async has(digest: string): Promise<boolean> {
-    const info = await this.#os.info(digest.slice('sha256:'.length));
+    const info = await retryTransient(`look up ${digest}`, () =>
+      this.#os.info(digest.slice('sha256:'.length)),
+    );
     return info !== null && !info.deleted;
   }
 
@@ -108,12 +136,14 @@ export class ArtifactStore {
         `invalid tag '${ref}': expected name:tag, e.g. hello:v1`,
       );
     }
-    await this.#tags.put(ref.replace(':', '.'), digest);
+    await retryTransient(`tag ${ref}`, () => this.#tags.put(ref.replace(':', '.'), digest));
   }
 
   /** Resolve `name:tag`; WEFT_ERR_ARTIFACT_NOT_FOUND when unknown. */
   async resolveTag(ref: string): Promise<string> {
-    const e = TAG_RE.test(ref) ? await this.#tags.get(ref.replace(':', '.')) : null;
+    const e = TAG_RE.test(ref)
+      ? await retryTransient(`resolve ${ref}`, () => this.#tags.get(ref.replace(':', '.')))
+      : null;
     if (!e || e.operation !== 'PUT') {
       throw new WeftError(ErrorCode.ArtifactNotFound, `no artifact is tagged '${ref}'`, {
         details: { ref },
@@ -131,19 +161,23 @@ class JsonKv<T> {
     this.kv = kv;
   }
   put(key: string, value: T): Promise<number> {
-    return this.kv.put(key, this.#codec.enc(value));
+    const bytes = this.#codec.enc(value);
+    return retryTransient(`write ${key}`, () => this.kv.put(key, bytes));
   }
   async get(key: string): Promise<T | undefined> {
-    const e = await this.kv.get(key);
+    const e = await retryTransient(`read ${key}`, () => this.kv.get(key));
     return e && e.operation === 'PUT' ? this.#codec.dec(e.value) : undefined;
   }
   async delete(key: string): Promise<void> {
-    await this.kv.delete(key);
+    await retryTransient(`delete ${key}`, () => this.kv.delete(key));
   }
   /** Every current value, in key order. */
   async values(): Promise<T[]> {
-    const keys: string[] = [];
-    for await (const k of await this.kv.keys()) keys.push(k);
+    const keys = await retryTransient('list keys', async () => {
+      const out: string[] = [];
+      for await (const k of await this.kv.keys()) out.push(k);
+      return out;
+    });
     const out: T[] = [];
     for (const k of keys.sort()) {
       const v = await this.get(k);
@@ -166,9 +200,7 @@ export class AppStore {
     this.#kv = new JsonKv(kv);
   }
   static async open(client: LatticeClient): Promise<AppStore> {
-    return new AppStore(
-      await new Kvm(client.nc).create(client.subjects.bucket('apps'), { history: APP_HISTORY }),
-    );
+    return new AppStore(await openKv(client, 'apps', { history: APP_HISTORY }));
   }
   put(app: DeployedApp): Promise<number> {
     return this.#kv.put(app.name, app);
@@ -209,7 +241,7 @@ export class RouteStore {
     this.#kv = new JsonKv(kv);
   }
   static async open(client: LatticeClient): Promise<RouteStore> {
-    return new RouteStore(await new Kvm(client.nc).create(client.subjects.bucket('routes')));
+    return new RouteStore(await openKv(client, 'routes'));
   }
   async put(app: string, routes: RouteEntry[]): Promise<void> {
     await this.#kv.put(app, routes);
@@ -254,9 +286,7 @@ export class PlacementStore {
     this.#kv = new JsonKv(kv);
   }
   static async open(client: LatticeClient): Promise<PlacementStore> {
-    return new PlacementStore(
-      await new Kvm(client.nc).create(client.subjects.bucket('placements')),
-    );
+    return new PlacementStore(await openKv(client, 'placements'));
   }
   async put(p: AppPlacements): Promise<void> {
     await this.#kv.put(p.app, p);
@@ -274,11 +304,11 @@ export class PlacementStore {
 
 /** The KV bucket of leases (the scheduler's leader). */
 export async function openLeases(client: LatticeClient): Promise<KV> {
-  return new Kvm(client.nc).create(client.subjects.bucket('leases'), { history: 1 });
+  return openKv(client, 'leases', { history: 1 });
 }
 
 async function watchKv(kv: KV, fn: (e: KvWatchEntry) => void): Promise<{ stop(): void }> {
-  const it = await kv.watch();
+  const it = await retryTransient('watch a bucket', () => kv.watch());
   void (async () => {
     for await (const e of it) {
       try {

@@ -46,6 +46,16 @@ const IDEMPOTENT: ReadonlySet<string> = new Set([
  */
 const UNACKED_GRACE_MS = 1_000;
 
+/** How long a request waits for a broken NATS link to come back before its 503 (ms). */
+const RECONNECT_WAIT_MS = 2_000;
+
+/** Failures after which an idempotent request is sent again. */
+const RETRIED: ReadonlySet<ErrorCode> = new Set([
+  ErrorCode.NoHost,
+  ErrorCode.HostLost,
+  ErrorCode.LatticeUnavailable,
+]);
+
 /**
  * Send an invocation; while no host runs the actor (an actor moving between hosts, a host
  * draining), or when the host serving it was lost, try again with backoff until `retryUntil`
@@ -60,9 +70,7 @@ async function invokeRetrying(
       return await send();
     } catch (err) {
       const again =
-        err instanceof WeftError &&
-        (err.code === ErrorCode.NoHost || err.code === ErrorCode.HostLost) &&
-        Date.now() + wait < retryUntil;
+        err instanceof WeftError && RETRIED.has(err.code) && Date.now() + wait < retryUntil;
       if (!again) throw err;
       await new Promise((r) => setTimeout(r, wait));
     }
@@ -92,6 +100,7 @@ export class Gateway {
   #stopped = false;
   /** False while the NATS connection is down (nats.js reconnects by itself). */
   #linkUp = false;
+  readonly #linkWaiters: (() => void)[] = [];
   #connecting: Promise<void> | undefined;
 
   constructor(opts: GatewayOptions) {
@@ -197,12 +206,27 @@ export class Gateway {
     }
   }
 
+  /** Wait until the NATS link is back, or `ms` passed. */
+  async #linkBack(ms: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      new Promise<void>((resolve) => this.#linkWaiters.push(resolve)),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, ms))),
+    ]);
+    clearTimeout(timer);
+  }
+
   async #watchStatus(client: LatticeClient): Promise<void> {
+    let downAt = 0;
     for await (const s of client.nc.status()) {
-      if (s.type === 'disconnect' || s.type === 'reconnect') {
-        this.#linkUp = s.type === 'reconnect';
-        this.#log.warn({ status: s.type }, 'NATS connection');
-      }
+      if (s.type !== 'disconnect' && s.type !== 'reconnect') continue;
+      this.#linkUp = s.type === 'reconnect';
+      if (s.type === 'disconnect') downAt = Date.now();
+      // Replies to what was sent before the link broke may be lost with the server: retryable
+      // requests are sent again, the others wait for their reply or their deadline.
+      const failed = this.#linkUp ? client.abandonSentBefore(downAt) : 0;
+      this.#log.warn({ status: s.type, requestsResent: failed }, 'NATS connection');
+      if (this.#linkUp) for (const w of this.#linkWaiters.splice(0)) w();
     }
   }
 
@@ -213,7 +237,9 @@ export class Gateway {
     let actor: string | undefined;
     try {
       const client = this.#client;
-      // While NATS is down, answer at once rather than let requests wait out their timeout.
+      // Reconnecting (to another server of a cluster, usually within a second): wait a little.
+      // While NATS is down, answer soon rather than let requests wait out their timeout.
+      if (client && this.#watch && !this.#linkUp) await this.#linkBack(RECONNECT_WAIT_MS);
       if (!client || !this.#watch || !this.#linkUp || client.nc.isClosed()) {
         throw new WeftError(
           ErrorCode.LatticeUnavailable,

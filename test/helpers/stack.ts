@@ -26,6 +26,7 @@ export const FIXTURES_DIST = join(ROOT, 'test', 'fixtures', 'actors', 'dist');
 
 export interface Stack {
   lattice: string;
+  /** The NATS URLs, comma-separated (as the CLI's --nats takes them). */
   natsUrl: string;
   hosts: Host[];
   gateway: Gateway;
@@ -41,21 +42,23 @@ export function newLattice(): string {
 }
 
 export async function startStack(
-  natsUrl: string,
+  nats: string | string[],
   opts: { hosts?: number; log?: Logger; gateway?: boolean } = {},
 ): Promise<Stack> {
+  const natsUrl = Array.isArray(nats) ? nats.join(',') : nats;
+  const servers = natsUrl.split(',');
   const lattice = newLattice();
   const log = opts.log ?? pino({ level: 'silent' });
   const hosts: Host[] = [];
   for (let i = 0; i < (opts.hosts ?? 1); i++) {
-    const h = new Host({ nats: natsUrl, lattice, log, workers: 2, heartbeatMs: 500 });
+    const h = new Host({ nats: servers, lattice, log, workers: 2, heartbeatMs: 500 });
     await h.start();
     hosts.push(h);
   }
-  const gateway = new Gateway({ nats: natsUrl, lattice, log, port: 0 });
+  const gateway = new Gateway({ nats: servers, lattice, log, port: 0 });
   await gateway.start();
   await gateway.connected();
-  const client = await connectLattice({ servers: natsUrl, lattice });
+  const client = await connectLattice({ servers, lattice });
   return {
     lattice,
     natsUrl,

@@ -1,10 +1,13 @@
 /**
- * `weft up`: a nats-server of its own, a host, a gateway and the example application from one
- * command; SIGTERM stops every child it started.
+ * `weft up`: a nats-server of its own (or a cluster of three), a host, a gateway and the example
+ * application from one command; SIGTERM stops every child it started.
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { expect, it } from 'vitest';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import { expect, it, onTestFinished } from 'vitest';
+import { weft } from '../helpers/cli.ts';
 import { ROOT, newLattice } from '../helpers/stack.ts';
 import { until } from '../helpers/until.ts';
 
@@ -17,32 +20,81 @@ function alive(pid: number): boolean {
   }
 }
 
-it('serves the example application and cleans up on SIGTERM', async () => {
+/** Start `weft up ARGS` with its own NATS; resolves with the gateway URL from its banner. */
+async function startUp(args: string[]): Promise<{
+  url: string;
+  output(): string;
+  exited: Promise<number | null>;
+  kill(sig: NodeJS.Signals): void;
+}> {
   const child = spawn(
     process.execPath,
-    [join(ROOT, 'bin', 'weft.ts'), 'up', '--http-port', '0', '--lattice', newLattice()],
+    [join(ROOT, 'bin', 'weft.ts'), 'up', '--http-port', '0', ...args],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, WEFT_NATS_URL: '' } },
   );
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  try {
-    const url = await until(() => /HTTP {2}(http:\/\/127\.0\.0\.1:\d+)\//.exec(out)?.[1], {
-      name: 'weft up banner',
-      timeoutMs: 40_000,
-    });
-    const natsPid = Number(/"natsPid":(\d+),"msg":"nats-server started"/.exec(out)?.[1]);
-    expect(natsPid).toBeGreaterThan(0);
-    expect(alive(natsPid)).toBe(true);
-    const res = await fetch(`${url}/hello?name=up`);
-    expect(res.status).toBe(200);
-    expect(await res.text()).toContain('up');
-
-    child.kill('SIGTERM');
-    expect(await exited).toBe(0);
-    await until(() => !alive(natsPid), { name: 'nats-server stopped', timeoutMs: 10_000 });
-  } finally {
+  onTestFinished(() => {
     if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  const url = await until(() => /HTTP {2}(http:\/\/127\.0\.0\.1:\d+)\//.exec(out)?.[1], {
+    name: 'weft up banner',
+    timeoutMs: 60_000,
+  });
+  return { url, output: () => out, exited, kill: (sig) => child.kill(sig) };
+}
+
+it('serves the example application and cleans up on SIGTERM', async () => {
+  const up = await startUp(['--lattice', newLattice()]);
+  const natsPid = Number(/"natsPid":(\d+),"msg":"nats-server started"/.exec(up.output())?.[1]);
+  expect(natsPid).toBeGreaterThan(0);
+  expect(alive(natsPid)).toBe(true);
+  const res = await fetch(`${up.url}/hello?name=up`);
+  expect(res.status).toBe(200);
+  expect(await res.text()).toContain('up');
+
+  up.kill('SIGTERM');
+  expect(await up.exited).toBe(0);
+  await until(() => !alive(natsPid), { name: 'nats-server stopped', timeoutMs: 10_000 });
+});
+
+it('up --cluster 3 runs the lattice on three routed servers, its buckets replicated', async () => {
+  const lattice = newLattice();
+  const up = await startUp(['--cluster', '3', '--lattice', lattice]);
+  const out = up.output();
+  const pids = JSON.parse(/"natsPids":(\[[\d,]+\])/.exec(out)?.[1] ?? '[]') as number[];
+  expect(pids).toHaveLength(3);
+  for (const pid of pids) expect(alive(pid)).toBe(true);
+  const urls = /NATS {2}(\S+)/.exec(out)?.[1] ?? '';
+  expect(urls.split(',')).toHaveLength(3);
+  expect(out).toContain(`weft get hosts --nats ${urls}`);
+  const res = await fetch(`${up.url}/hello?name=cluster`);
+  expect(res.status).toBe(200);
+  expect(await res.text()).toContain('cluster');
+  const hosts = await weft(['get', 'hosts', '--json', '--nats', urls, '--lattice', lattice]);
+  expect(JSON.parse(hosts.stdout)).toHaveLength(1);
+  const nc = await connect({ servers: urls.split(',') });
+  try {
+    const jsm = await jetstreamManager(nc);
+    const apps = await jsm.streams.info(`KV_weft-${lattice}-apps`);
+    expect(apps.config.num_replicas).toBe(3);
+    expect(apps.cluster?.replicas).toHaveLength(2);
+  } finally {
+    await nc.close();
   }
+
+  up.kill('SIGTERM');
+  expect(await up.exited).toBe(0);
+  await until(() => pids.every((p) => !alive(p)), {
+    name: 'nats-servers stopped',
+    timeoutMs: 10_000,
+  });
+});
+
+it('up --cluster refuses a size it cannot run', async () => {
+  const r = await weft(['up', '--cluster', '2', '--http-port', '0']);
+  expect(r.code).not.toBe(0);
+  expect(r.stderr).toMatch(/--cluster takes 3 or 5/);
 });

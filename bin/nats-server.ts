@@ -30,6 +30,8 @@ export interface NatsServerOptions {
   bin?: string;
   /** Cluster membership: this server's name, the cluster's name, its route port and its peers'. */
   cluster?: { serverName: string; name: string; routePort: number; peerPorts: number[] };
+  /** More configuration appended as is: `authorization { … }`, `tls { … }` (docs/security.md). */
+  config?: string;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -76,6 +78,7 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
             `  routes: [${opts.cluster.peerPorts.map((p) => `"nats://127.0.0.1:${p}"`).join(', ')}]`,
             `}`,
           ]),
+      ...(opts.config === undefined ? [] : [opts.config]),
     ].join('\n'),
   );
   for (const f of await readdir(dir)) if (f.endsWith('.ports')) await rm(join(dir, f));

@@ -19,6 +19,8 @@ import {
   deployApplication,
   invoke,
   parseManifest,
+  manifestWarnings,
+  type Manifest,
   pushModuleFile,
   undeployApplication,
   rollbackApplication,
@@ -27,6 +29,9 @@ import {
   type AppStatus,
   type LatticeClient,
   type HeaderPair,
+  type NatsAuth,
+  redactServers,
+  assertIssuerKey,
 } from '../lattice/index.ts';
 import { Gateway } from '../providers/http-gateway/index.ts';
 import {
@@ -36,6 +41,7 @@ import {
   type NatsClusterHandle,
   type NatsServerHandle,
 } from './nats-server.ts';
+import { inspectFile, keysNew, signFile } from './sign.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const env = process.env;
@@ -49,7 +55,8 @@ Run a lattice
   up [--http-port P] [--nats URL]   NATS (unless --nats), a host, a gateway and the example app
   up --cluster 3                    the same on a local 3-server NATS cluster (buckets R3)
   host [--label k=v]... [--workers N] [--host-id ID] [--heartbeat-ms MS] [--no-scheduler]
-                                    SIGTERM drains: placements move, requests in flight finish
+       [--trusted-issuer PUBKEY]... SIGTERM drains: placements move, requests in flight finish;
+                                    with trusted issuers, runs only modules they signed
   gateway [--listen ADDR:PORT]
 
 Run one module, no lattice
@@ -70,9 +77,22 @@ Deploy and inspect
   get hosts|apps|actors|routes [--json]
   call ACTOR [--method M] [--path P] [-H 'K: V']... [--data @FILE|TEXT] [-i]
 
+Sign modules (docs/signing.md)
+  keys new [--out FILE]             a new issuer key: prints public (A...) and seed (SA...), or
+                                    writes the seed to FILE (mode 0600) and prints the public key
+  sign MODULE --issuer SEED_OR_FILE --name N [--expires 30d|SECONDS] [-o OUT.wasm]
+                                    embed a signed JWT (section weft-jwt); default OUT: MODULE_s.wasm
+  inspect MODULE [--json]           the claims and checks (exit 1 if unsigned or not valid)
+
 Global options
   --nats URL[,URL]   NATS servers (env WEFT_NATS_URL, default ${DEFAULT_NATS})
   --lattice NAME     lattice name (env WEFT_LATTICE, default "default")
+  --user U --password P | --token T | --creds FILE | --nkey FILE
+                     NATS credentials (env WEFT_USER, WEFT_PASSWORD, WEFT_TOKEN, WEFT_CREDS,
+                     WEFT_NKEY; prefer the variables or files to secrets on the command line)
+  --tls-ca FILE [--tls-cert FILE --tls-key FILE]
+                     TLS to NATS: the CA to trust, this client's certificate (env WEFT_TLS_CA,
+                     WEFT_TLS_CERT, WEFT_TLS_KEY); see docs/security.md
   --log-level L      pino level (env WEFT_LOG_LEVEL, default info for services, warn for commands)
   -h, --help
 `;
@@ -83,6 +103,14 @@ const GLOBAL: NonNullable<Opts> = {
   lattice: { type: 'string' },
   'log-level': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
+  user: { type: 'string' },
+  password: { type: 'string' },
+  token: { type: 'string' },
+  creds: { type: 'string' },
+  nkey: { type: 'string' },
+  'tls-ca': { type: 'string' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
 };
 
 function parse(args: string[], options: NonNullable<Opts>) {
@@ -98,6 +126,41 @@ interface Common {
   nats: string[];
   lattice: string;
   log: Logger;
+  /** NATS credentials and TLS from the flags and WEFT_* variables; never logged. */
+  auth: NatsAuth;
+}
+
+/** `--flag`, else `WEFT_FLAG` (empty means unset). */
+function flagOrEnv(values: Record<string, unknown>, flag: string): string | undefined {
+  const v = values[flag] ?? env[`WEFT_${flag.toUpperCase().replaceAll('-', '_')}`];
+  return v === undefined || v === '' ? undefined : String(v);
+}
+
+function natsAuth(values: Record<string, unknown>): NatsAuth {
+  const get = (flag: string) => flagOrEnv(values, flag);
+  const [user, pass, token, creds, nkeySeed] = ['user', 'password', 'token', 'creds', 'nkey'].map(
+    get,
+  );
+  const [ca, cert, key] = ['tls-ca', 'tls-cert', 'tls-key'].map(get);
+  if ((user === undefined) !== (pass === undefined)) {
+    throw new UsageError('--user and --password go together (env WEFT_USER, WEFT_PASSWORD)');
+  }
+  return {
+    ...(user === undefined ? {} : { user }),
+    ...(pass === undefined ? {} : { pass }),
+    ...(token === undefined ? {} : { token }),
+    ...(creds === undefined ? {} : { creds }),
+    ...(nkeySeed === undefined ? {} : { nkeySeed }),
+    ...((ca ?? cert ?? key)
+      ? {
+          tls: {
+            ...(ca === undefined ? {} : { ca }),
+            ...(cert === undefined ? {} : { cert }),
+            ...(key === undefined ? {} : { key }),
+          },
+        }
+      : {}),
+  };
 }
 
 function common(values: Record<string, unknown>, service: boolean): Common {
@@ -108,11 +171,16 @@ function common(values: Record<string, unknown>, service: boolean): Common {
   const lattice = String(values['lattice'] ?? env['WEFT_LATTICE'] ?? 'default');
   const level = String(values['log-level'] ?? env['WEFT_LOG_LEVEL'] ?? (service ? 'info' : 'warn'));
   const log = service ? pino({ level }) : pino({ level }, pino.destination(2));
-  return { nats, lattice, log };
+  return { nats, lattice, log, auth: natsAuth(values) };
 }
 
 async function withClient<T>(c: Common, fn: (client: LatticeClient) => Promise<T>): Promise<T> {
-  const client = await connectLattice({ servers: c.nats, lattice: c.lattice, name: 'weft-cli' });
+  const client = await connectLattice({
+    servers: c.nats,
+    lattice: c.lattice,
+    name: 'weft-cli',
+    auth: c.auth,
+  });
   try {
     return await fn(client);
   } finally {
@@ -134,6 +202,11 @@ function table(rows: Record<string, string | number>[], columns: string[]): stri
     line(columns.map((c) => c.toUpperCase())),
     ...rows.map((r) => line(columns.map((c) => String(r[c] ?? '')))),
   ].join('\n');
+}
+
+/** Print a manifest's warnings on stderr (they do not stop a deploy). */
+function warnAbout(m: Manifest): void {
+  for (const w of manifestWarnings(m)) process.stderr.write(`weft: warning: ${w}\n`);
 }
 
 function print(s: string): void {
@@ -186,6 +259,7 @@ async function cmdDeploy(c: Common, file: string, wait: boolean): Promise<void> 
     );
   });
   const manifest = parseManifest(text, file);
+  warnAbout(manifest);
   await withClient(c, async (client) => {
     const t0 = performance.now();
     const app = await deployApplication(client, manifest, path, (e) =>
@@ -375,9 +449,15 @@ async function cmdUp(c: Common, v: Record<string, unknown>): Promise<void> {
     urls = [one.url];
     c.log.info({ url: one.url, natsPid: one.pid }, 'nats-server started');
   }
-  const host = new Host({ nats: urls, lattice: c.lattice, log: c.log });
+  const host = new Host({ nats: urls, auth: c.auth, lattice: c.lattice, log: c.log });
   const httpPort = Number(v['http-port'] ?? env['WEFT_HTTP_PORT'] ?? 8080);
-  const gateway = new Gateway({ nats: urls, lattice: c.lattice, log: c.log, port: httpPort });
+  const gateway = new Gateway({
+    nats: urls,
+    auth: c.auth,
+    lattice: c.lattice,
+    log: c.log,
+    port: httpPort,
+  });
   let stopping = false;
   const stop = async (sig: string) => {
     if (stopping) return;
@@ -412,8 +492,8 @@ async function cmdUp(c: Common, v: Record<string, unknown>): Promise<void> {
         '',
         `weft is up (lattice "${c.lattice}")`,
         `  HTTP  ${gateway.url}/   try ${gateway.url}/hello?name=you`,
-        `  NATS  ${urls.join(',')}${nats ? '' : ' (external)'}`,
-        `  weft get hosts${urls.join(',') === DEFAULT_NATS ? '' : ` --nats ${urls.join(',')}`}`,
+        `  NATS  ${redactServers(urls).replaceAll(', ', ',')}${nats ? '' : ' (external)'}`,
+        `  weft get hosts${urls.join(',') === DEFAULT_NATS ? '' : ` --nats ${redactServers(urls).replaceAll(', ', ',')}`}`,
         'Ctrl-C stops everything.',
         '',
       ].join('\n'),
@@ -578,8 +658,23 @@ async function main(argv: string[]): Promise<number> {
         'host-id': { type: 'string' },
         'heartbeat-ms': { type: 'string' },
         'no-scheduler': { type: 'boolean' },
+        'trusted-issuer': { type: 'string', multiple: true },
       });
       const c = common(values, true);
+      const trustedIssuers = (
+        (values['trusted-issuer'] as string[] | undefined) ??
+        env['WEFT_TRUSTED_ISSUERS']?.split(',') ??
+        []
+      )
+        .map((k) => k.trim())
+        .filter(Boolean);
+      for (const k of trustedIssuers) {
+        try {
+          assertIssuerKey(k);
+        } catch (err) {
+          throw new UsageError(`--trusted-issuer: ${(err as Error).message}`);
+        }
+      }
       const labels: Record<string, string> = {};
       for (const l of (values.label as string[] | undefined) ??
         env['WEFT_LABEL']?.split(',') ??
@@ -595,11 +690,13 @@ async function main(argv: string[]): Promise<number> {
       }
       const host = new Host({
         nats: c.nats,
+        auth: c.auth,
         lattice: c.lattice,
         log: c.log,
         labels,
         ...(beat === undefined ? {} : { heartbeatMs: Number(beat) }),
         ...(values['no-scheduler'] === true ? { scheduler: false } : {}),
+        ...(trustedIssuers.length === 0 ? {} : { trustedIssuers }),
         ...(workers === undefined ? {} : { workers: Number(workers) }),
         ...((values['host-id'] ?? env['WEFT_HOST_ID']) === undefined
           ? {}
@@ -620,8 +717,22 @@ async function main(argv: string[]): Promise<number> {
       const { host, port } = splitListen(
         String(values.listen ?? env['WEFT_LISTEN'] ?? '127.0.0.1:8080'),
       );
-      const gateway = new Gateway({ nats: c.nats, lattice: c.lattice, log: c.log, host, port });
+      const gateway = new Gateway({
+        nats: c.nats,
+        auth: c.auth,
+        lattice: c.lattice,
+        log: c.log,
+        host,
+        port,
+      });
       await gateway.start();
+      // Refused credentials do not get better with retries: say why and exit.
+      gateway.connected().catch(async (err: unknown) => {
+        await gateway.stop().catch(() => undefined);
+        const code = err instanceof WeftError ? `\n  (${err.code})` : '';
+        process.stderr.write(`weft: ${(err as Error).message}${code}\n`);
+        process.exit(1);
+      });
       const stop = async () => {
         await gateway.stop();
         process.exit(0);
@@ -706,6 +817,7 @@ async function main(argv: string[]): Promise<number> {
         throw new UsageError('weft app validate FILE.yaml | weft app history NAME [--json]');
       const file = positionals[1];
       const m = parseManifest(await readFile(file, 'utf8'), file);
+      warnAbout(m);
       print(
         `${file}: valid (${m.metadata.name}@${m.metadata.version}, ${m.spec.actors.length} actor(s))`,
       );
@@ -730,6 +842,42 @@ async function main(argv: string[]): Promise<number> {
         print(table(rows, ['actor', 'mode', 'running', 'hosts', 'problem']));
       }
       return st.state === 'running' ? 0 : 1;
+    }
+    case 'keys': {
+      const { positionals, values } = parse(rest, { out: { type: 'string' } });
+      if (positionals[0] !== 'new') throw new UsageError('weft keys new [--out FILE]');
+      process.stdout.write(await keysNew(values.out as string | undefined));
+      return 0;
+    }
+    case 'sign': {
+      const { values, positionals } = parse(rest, {
+        issuer: { type: 'string' },
+        name: { type: 'string' },
+        expires: { type: 'string' },
+        out: { type: 'string', short: 'o' },
+      });
+      const issuer = (values.issuer as string | undefined) ?? env['WEFT_ISSUER'];
+      if (!positionals[0] || !issuer || !values.name) {
+        throw new UsageError(
+          'weft sign MODULE --issuer SEED_OR_FILE --name N [--expires 30d|SECONDS] [-o OUT.wasm]',
+        );
+      }
+      process.stdout.write(
+        await signFile(positionals[0], {
+          issuer,
+          name: String(values.name),
+          ...(values.expires === undefined ? {} : { expires: String(values.expires) }),
+          ...(values.out === undefined ? {} : { out: String(values.out) }),
+        }),
+      );
+      return 0;
+    }
+    case 'inspect': {
+      const { values, positionals } = parse(rest, { json: { type: 'boolean' } });
+      if (!positionals[0]) throw new UsageError('weft inspect MODULE [--json]');
+      const r = await inspectFile(positionals[0], values.json === true);
+      process.stdout.write(r.output);
+      return r.code;
     }
     case 'get': {
       const { values, positionals } = parse(rest, { json: { type: 'boolean' } });

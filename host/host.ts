@@ -19,6 +19,7 @@ import {
   HostVerb,
   PlacementStore,
   WeftError,
+  assertIssuerKey,
   attachBody,
   LiveBody,
   offerLive,
@@ -26,12 +27,14 @@ import {
   receiveBody,
   specDigest,
   unpack,
+  verifyModule,
   type AppPlacements,
   type DeployedApp,
   type HostInventory,
   type InvokeReply,
   type InvokeRequest,
   type LatticeClient,
+  type NatsAuth,
   type ResolvedActor,
 } from '../lattice/index.ts';
 import { prepareModule, prepareSharedMemoryModule } from './actor/prepare-module.ts';
@@ -46,6 +49,8 @@ const REPLY_STREAM_TTL_MS = 60_000;
 
 export interface HostOptions {
   nats: string | string[];
+  /** NATS credentials and TLS (secrets are never logged). */
+  auth?: NatsAuth;
   lattice: string;
   log: Logger;
   hostId?: string;
@@ -59,6 +64,12 @@ export interface HostOptions {
   leaseMs?: number;
   /** Draining: how long to wait for this host's actors to run elsewhere (default 10 s). */
   drainGraceMs?: number;
+  /**
+   * Issuers' public keys (nkeys account `A…` or operator `O…`) whose signed modules this host
+   * runs; when set, any other module (unsigned, another issuer's, altered, expired) fails to
+   * start with WEFT_ERR_UNTRUSTED. Default: none, and signatures are not checked.
+   */
+  trustedIssuers?: string[];
 }
 
 interface Running {
@@ -119,6 +130,7 @@ export class Host {
     this.hostId = opts.hostId ?? newHostId();
     this.labels = { hostname: hostname(), ...opts.labels };
     this.#log = opts.log.child({ component: 'host', hostId: this.hostId });
+    for (const key of opts.trustedIssuers ?? []) assertIssuerKey(key);
   }
 
   get client(): LatticeClient {
@@ -130,7 +142,11 @@ export class Host {
       servers: this.#opts.nats,
       lattice: this.#opts.lattice,
       name: `weft-host-${this.hostId}`,
+      ...(this.#opts.auth === undefined ? {} : { auth: this.#opts.auth }),
     });
+    this.#client.onPermissionDenied((err) =>
+      this.#log.error({ err: err.message }, 'NATS refused this host a permission it needs'),
+    );
     this.#pool = new WorkerPool({
       size: this.#opts.workers ?? availableParallelism(),
       log: this.#log,
@@ -176,7 +192,12 @@ export class Host {
       await this.#scheduler.start();
     }
     this.#log.info(
-      { lattice: this.#opts.lattice, labels: this.labels, workers: this.#pool.size },
+      {
+        lattice: this.#opts.lattice,
+        labels: this.labels,
+        workers: this.#pool.size,
+        trustedIssuers: this.#opts.trustedIssuers ?? [],
+      },
       'host started',
     );
   }
@@ -410,7 +431,7 @@ export class Host {
     let p = this.#compiled.get(key);
     if (!p) {
       p = (async () => {
-        const bytes = await this.#artifacts.get(spec.module);
+        const bytes = await this.#fetchVerified(spec);
         const prepared = prepareModule(
           bytes,
           spec.limits.memoryMiB,
@@ -430,13 +451,34 @@ export class Host {
     return p;
   }
 
+  /**
+   * The module's bytes from the artifact store, checked against the trusted issuers (if any)
+   * before anything compiles them. The check runs when a module is loaded into the cache: a
+   * signature that expires while an actor runs stops only the next load.
+   */
+  async #fetchVerified(spec: ResolvedActor): Promise<Uint8Array> {
+    const bytes = await this.#artifacts.get(spec.module);
+    const trusted = this.#opts.trustedIssuers ?? [];
+    if (trusted.length === 0) return bytes;
+    try {
+      verifyModule(bytes, trusted, new Date(), `actor '${spec.name}' (${spec.module})`);
+    } catch (err) {
+      // The code leads the message: it is what `weft status` and `weft get actors` show.
+      if (err instanceof WeftError && err.code === ErrorCode.Untrusted) {
+        throw new WeftError(err.code, `${err.code}: ${err.message}`, { details: err.details });
+      }
+      throw err;
+    }
+    return bytes;
+  }
+
   /** The module with its memory made an imported shared one, for the WASIX runtime. */
   #loadSharedModule(spec: ResolvedActor): Promise<SharedModule> {
     const key = `${spec.module}@${spec.limits.memoryMiB}@shared`;
     let p = this.#compiledShared.get(key);
     if (!p) {
       p = (async () => {
-        const bytes = await this.#artifacts.get(spec.module);
+        const bytes = await this.#fetchVerified(spec);
         const prepared = prepareSharedMemoryModule(
           bytes,
           spec.limits.memoryMiB,

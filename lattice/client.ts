@@ -2,15 +2,22 @@
  * A connection to one lattice: request/reply with the envelope codec and error mapping, gather
  * (ping every host), and serving handlers. Hosts, gateways and the CLI all talk through it.
  */
+import { readFile } from 'node:fs/promises';
 import {
   connect,
   createInbox,
+  credsAuthenticator,
   headers as natsHeaders,
   errors as natsErrors,
+  nkeyAuthenticator,
+  nkeys,
+  type Authenticator,
   type Msg,
   type MsgHdrs,
   type PublishOptions,
   type NatsConnection,
+  type NodeConnectionOptions,
+  type PermissionViolationError,
   type Subscription,
 } from '@nats-io/transport-node';
 import { decode, encode, encodeError } from './envelope.ts';
@@ -37,17 +44,30 @@ export const Header = {
 
 /** A server acknowledges requests still in flight this often (ms); see `serve`'s `ack`. */
 export const ACK_EVERY_MS = 100;
+/**
+ * A retryable request that no server acknowledged for this long is taken for lost (a message
+ * dropped with a dying NATS server) and fails with WEFT_ERR_LATTICE_UNAVAILABLE, to be sent
+ * again: a live host acknowledges within ACK_EVERY_MS of receiving it.
+ */
+export const UNACKED_LOST_MS = 2_000;
 
 export interface ConnectOptions {
-  /** One or more NATS URLs. */
+  /** One or more NATS URLs; `nats://user:pass@host` or `nats://token@host` credentials count. */
   servers: string | string[];
   lattice: string;
   /** Connection name shown by nats-server monitoring. */
   name?: string;
   /** Keep retrying the first connection instead of failing at once (gateways, hosts). */
   waitOnFirstConnect?: boolean;
+  /** How long one attempt to connect may take (ms; default nats.js's 20 000). */
+  connectTimeoutMs?: number;
+  /** Credentials and TLS (see NatsAuth). */
+  auth?: NatsAuth;
+  /** @deprecated Use `auth.user`. */
   user?: string;
+  /** @deprecated Use `auth.pass`. */
   pass?: string;
+  /** @deprecated Use `auth.token`. */
   token?: string;
   /**
    * Replicas of the lattice's buckets when they are created: default 3 on a cluster of three or
@@ -56,30 +76,249 @@ export interface ConnectOptions {
   replicas?: number;
 }
 
-/** Connect to NATS; a failure becomes WEFT_ERR_LATTICE_UNAVAILABLE naming the servers. */
+/**
+ * How a process proves itself to NATS, and the TLS it uses. Files are read at connect time, and
+ * a file that cannot be read or holds no credentials fails with WEFT_ERR_BAD_REQUEST naming it.
+ * Passwords, tokens and seeds are never logged nor put in an error: log `describeAuth(auth)`.
+ */
+export interface NatsAuth {
+  user?: string;
+  pass?: string;
+  token?: string;
+  /** A NATS `.creds` file (a user JWT and its nkey seed, as `nsc` writes them). */
+  creds?: string;
+  /** An nkey seed (`SU…`), or a file that holds one. */
+  nkeySeed?: string;
+  /**
+   * TLS, files in PEM: `ca` the authority that signed the server's certificate (default: the
+   * system's), `cert` and `key` this client's certificate for servers that verify clients.
+   */
+  tls?: { ca?: string; cert?: string; key?: string };
+}
+
+/** What `auth` authenticates with, without its secrets (logs, error messages). */
+export function describeAuth(auth: NatsAuth | undefined): string {
+  const parts: string[] = [];
+  if (auth?.creds !== undefined) parts.push(`credentials file ${auth.creds}`);
+  if (auth?.nkeySeed !== undefined)
+    parts.push(NKEY_SEED_RE.test(auth.nkeySeed.trim()) ? 'an nkey' : `nkey file ${auth.nkeySeed}`);
+  if (auth?.user !== undefined) parts.push(`user '${auth.user}' with a password`);
+  if (auth?.token !== undefined) parts.push('a token');
+  if (auth?.tls?.cert !== undefined) parts.push(`client certificate ${auth.tls.cert}`);
+  return parts.length === 0 ? 'no credentials' : parts.join(', ');
+}
+
+/** A NATS URL without the user and password it may carry (`nats://u:p@h:4222` → `nats://h:4222`). */
+export function redactUrl(url: string): string {
+  return url.replace(/^([a-z]+:\/\/)[^@/]*@/i, '$1');
+}
+
+/** The servers as a printable list, credentials stripped. */
+export function redactServers(servers: string | string[]): string {
+  return (Array.isArray(servers) ? servers : [servers]).map(redactUrl).join(', ');
+}
+
+const NKEY_SEED_RE = /^SU[A-Z2-7]{56}$/;
+
+/**
+ * Credentials carried in the servers' URLs (`nats://user:pass@h`, `nats://token@h`), which nats.js
+ * itself ignores, and the URLs without them.
+ */
+function credentialsFromUrls(servers: string | string[]): { servers: string[]; auth: NatsAuth } {
+  const list = Array.isArray(servers) ? servers : [servers];
+  let auth: NatsAuth = {};
+  for (const url of list) {
+    const m = /^[a-z]+:\/\/([^@/]*)@/i.exec(url);
+    if (m === null || Object.keys(auth).length > 0) continue;
+    const [user, pass] = m[1]!.split(':', 2).map((x) => decodeURIComponent(x));
+    auth = pass === undefined ? { token: user! } : { user: user!, pass };
+  }
+  return { servers: list.map(redactUrl), auth };
+}
+
+async function readAuthFile(file: string, what: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new WeftError(
+      ErrorCode.BadRequest,
+      `cannot read the ${what} ${file}: ${e.code === 'ENOENT' ? 'no such file' : (e.code ?? e.message)}`,
+      { details: { file } },
+    );
+  }
+}
+
+/** The nats.js options for `auth`: files read and checked, so a bad one is named at once. */
+async function natsAuthOptions(auth: NatsAuth): Promise<Partial<NodeConnectionOptions>> {
+  const out: Partial<NodeConnectionOptions> = {};
+  const authenticators: Authenticator[] = [];
+  if (auth.creds !== undefined) {
+    const text = await readAuthFile(auth.creds, 'NATS credentials file');
+    if (!/BEGIN NATS USER JWT/.test(text) || !/BEGIN USER NKEY SEED/.test(text)) {
+      throw new WeftError(
+        ErrorCode.BadRequest,
+        `${auth.creds} is not a NATS credentials file: expected a user JWT and an nkey seed`,
+        { details: { file: auth.creds } },
+      );
+    }
+    authenticators.push(credsAuthenticator(new TextEncoder().encode(text)));
+  }
+  if (auth.nkeySeed !== undefined) {
+    const given = auth.nkeySeed.trim();
+    const inline = NKEY_SEED_RE.test(given);
+    const seed = inline ? given : (await readAuthFile(given, 'nkey seed file')).trim();
+    try {
+      nkeys.fromSeed(new TextEncoder().encode(seed));
+    } catch {
+      throw new WeftError(
+        ErrorCode.BadRequest,
+        inline ? 'the nkey seed is not valid' : `${given} holds no valid user nkey seed (SU…)`,
+        inline ? {} : { details: { file: given } },
+      );
+    }
+    authenticators.push(nkeyAuthenticator(new TextEncoder().encode(seed)));
+  }
+  if (authenticators.length > 0) out.authenticator = authenticators;
+  if (auth.user !== undefined) out.user = auth.user;
+  if (auth.pass !== undefined) out.pass = auth.pass;
+  if (auth.token !== undefined) out.token = auth.token;
+  const tls = auth.tls;
+  if (tls !== undefined && (tls.ca ?? tls.cert ?? tls.key) !== undefined) {
+    if ((tls.cert === undefined) !== (tls.key === undefined)) {
+      throw new WeftError(
+        ErrorCode.BadRequest,
+        'a TLS client certificate needs its key, and a key its certificate (--tls-cert with --tls-key)',
+      );
+    }
+    out.tls = {
+      ...(tls.ca === undefined ? {} : { ca: await readAuthFile(tls.ca, 'TLS CA file') }),
+      ...(tls.cert === undefined
+        ? {}
+        : { cert: await readAuthFile(tls.cert, 'TLS certificate file') }),
+      ...(tls.key === undefined ? {} : { key: await readAuthFile(tls.key, 'TLS key file') }),
+    };
+  }
+  return out;
+}
+
+/** Node's TLS verification codes for a server certificate this client does not trust. */
+const UNTRUSTED_CA = new Set([
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+]);
+const TLS_REASONS: Record<string, string> = {
+  CERT_HAS_EXPIRED: "the server's certificate has expired",
+  ERR_TLS_CERT_ALTNAME_INVALID: "the server's certificate does not name the host connected to",
+};
+/** TLS alerts of a server that refused this client's certificate (or its lack of one). */
+const CLIENT_CERT_REFUSED_RE = /ALERT_(CERTIFICATE_REQUIRED|BAD_CERTIFICATE|UNKNOWN_CA)/;
+
+/**
+ * Why a connection failed, as a WeftError: refused credentials → WEFT_ERR_UNAUTHORIZED, anything
+ * else → WEFT_ERR_LATTICE_UNAVAILABLE; each names the servers, never a secret.
+ */
+function connectError(err: unknown, servers: string, auth: NatsAuth | undefined): WeftError {
+  if (err instanceof WeftError) return err;
+  const chain: Error[] = [];
+  for (let e = err; e instanceof Error && chain.length < 5; e = e.cause) chain.push(e);
+  const authErr = chain.find(
+    (e) =>
+      e instanceof natsErrors.AuthorizationError ||
+      e instanceof natsErrors.UserAuthenticationExpiredError ||
+      /authorization violation|authentication/i.test(e.message),
+  );
+  if (authErr !== undefined) {
+    const given = describeAuth(auth);
+    return new WeftError(
+      ErrorCode.Unauthorized,
+      given === 'no credentials'
+        ? `NATS at ${servers} requires credentials: give --creds, --nkey, --user with --password, or --token`
+        : `NATS at ${servers} refused ${given}: ${authErr.message.toLowerCase()}`,
+      { cause: authErr, details: { servers } },
+    );
+  }
+  const codes = chain.map((e) => String((e as NodeJS.ErrnoException).code ?? ''));
+  const refusedCert = codes.find((c) => CLIENT_CERT_REFUSED_RE.test(c));
+  if (refusedCert !== undefined) {
+    return new WeftError(
+      ErrorCode.Unauthorized,
+      `NATS at ${servers} refused this client's TLS certificate${auth?.tls?.cert === undefined ? ' (none given: --tls-cert and --tls-key)' : ` ${auth.tls.cert}`} (${refusedCert})`,
+      { details: { servers } },
+    );
+  }
+  const untrusted = codes.find((c) => UNTRUSTED_CA.has(c));
+  const known = codes.find((c) => c in TLS_REASONS);
+  let message: string;
+  if (untrusted !== undefined) {
+    message =
+      auth?.tls?.ca === undefined
+        ? `TLS: the server's certificate is not signed by a CA this system trusts: give its CA with --tls-ca (${untrusted})`
+        : `TLS: the server's certificate is not signed by the CA in ${auth.tls.ca} (${untrusted})`;
+  } else if (known !== undefined) {
+    message = `TLS: ${TLS_REASONS[known]} (${known})`;
+  } else {
+    message = chain.map((e) => e.message).find((m) => m !== '') ?? String(err);
+    // A TLS 1.3 server that refuses the client's certificate (or its lack of one) closes the
+    // connection after the handshake, which nats.js does not notice: the attempt times out.
+    if (/timeout/i.test(message) && auth?.tls !== undefined) {
+      message +=
+        auth.tls.cert === undefined
+          ? ' (if the server verifies clients, give --tls-cert and --tls-key)'
+          : ` (if the server verifies clients, it may not accept ${auth.tls.cert})`;
+    }
+  }
+  return new WeftError(
+    ErrorCode.LatticeUnavailable,
+    `cannot connect to NATS at ${servers}: ${redactSecrets(message, auth)}`,
+    { cause: err, details: { servers } },
+  );
+}
+
+/** A message with any URL credentials, password or token in it masked. */
+function redactSecrets(message: string, auth: NatsAuth | undefined): string {
+  let out = message.replace(/([a-z]+:\/\/)[^@/\s]*@/gi, '$1');
+  for (const secret of [auth?.pass, auth?.token]) {
+    if (secret !== undefined && secret.length > 0) out = out.split(secret).join('***');
+  }
+  return out;
+}
+
+/**
+ * Connect to NATS; a refused login becomes WEFT_ERR_UNAUTHORIZED, any other failure
+ * WEFT_ERR_LATTICE_UNAVAILABLE, each naming the servers (without credentials); an unreadable
+ * credentials file WEFT_ERR_BAD_REQUEST naming the file.
+ */
 export async function connectLattice(opts: ConnectOptions): Promise<LatticeClient> {
   const subjects = new Subjects(opts.lattice);
+  const fromUrls = credentialsFromUrls(opts.servers);
+  const auth: NatsAuth = {
+    ...fromUrls.auth,
+    ...(opts.user === undefined ? {} : { user: opts.user }),
+    ...(opts.pass === undefined ? {} : { pass: opts.pass }),
+    ...(opts.token === undefined ? {} : { token: opts.token }),
+    ...opts.auth,
+  };
+  const servers = redactServers(opts.servers);
   try {
     const nc = await connect({
-      servers: opts.servers,
+      servers: fromUrls.servers,
       ...(opts.name === undefined ? {} : { name: opts.name }),
-      ...(opts.user === undefined ? {} : { user: opts.user }),
-      ...(opts.pass === undefined ? {} : { pass: opts.pass }),
-      ...(opts.token === undefined ? {} : { token: opts.token }),
+      ...(await natsAuthOptions(auth)),
+      // Replies come back under the lattice's prefix, which NATS permissions can scope.
+      inboxPrefix: subjects.inbox(),
       // Error objects with stack traces for every request cost more than the request itself.
       noAsyncTraces: true,
       maxReconnectAttempts: -1,
       reconnectTimeWait: 500,
       waitOnFirstConnect: opts.waitOnFirstConnect ?? false,
+      ...(opts.connectTimeoutMs === undefined ? {} : { timeout: opts.connectTimeoutMs }),
     });
     return new LatticeClient(nc, subjects, opts.replicas ?? defaultReplicas(nc));
   } catch (err) {
-    const servers = Array.isArray(opts.servers) ? opts.servers.join(', ') : opts.servers;
-    throw new WeftError(
-      ErrorCode.LatticeUnavailable,
-      `cannot connect to NATS at ${servers}: ${(err as Error).message}`,
-      { cause: err, details: { servers } },
-    );
+    throw connectError(err, servers, auth);
   }
 }
 
@@ -133,6 +372,44 @@ export class LatticeClient {
     this.nc = nc;
     this.subjects = subjects;
     this.replicas = replicas;
+    void this.#watchPermissions();
+  }
+
+  readonly #deniedListeners: ((err: WeftError) => void)[] = [];
+
+  /**
+   * Call `fn` with WEFT_ERR_UNAUTHORIZED whenever NATS refuses this connection a publish or a
+   * subscription (its user lacks the permission): NATS says so asynchronously, and the message or
+   * subscription is lost. Requests made through this client fail with the error by themselves.
+   */
+  onPermissionDenied(fn: (err: WeftError) => void): void {
+    this.#deniedListeners.push(fn);
+  }
+
+  /**
+   * NATS reports a permission violation as an error on the connection, not on the publish: fail
+   * the pending requests to that subject at once (else they would wait out their timeout), and all
+   * of them if the reply subscription itself was refused.
+   */
+  async #watchPermissions(): Promise<void> {
+    for await (const st of this.nc.status()) {
+      if (st.type !== 'error' || !(st.error instanceof natsErrors.PermissionViolationError)) {
+        continue;
+      }
+      const pv = st.error;
+      const err = permissionDenied(pv);
+      const inboxRefused =
+        pv.operation === 'subscription' &&
+        this.#inboxPrefix !== undefined &&
+        pv.subject === `${this.#inboxPrefix}*`;
+      if (inboxRefused) this.#inboxPrefix = undefined;
+      for (const [token, p] of this.#pending) {
+        if (!inboxRefused && !(pv.operation === 'publish' && p.subject === pv.subject)) continue;
+        this.#pending.delete(token);
+        p.reject(err);
+      }
+      for (const fn of this.#deniedListeners) fn(err);
+    }
   }
 
   get lattice(): string {
@@ -208,7 +485,7 @@ export class LatticeClient {
 
   #inbox(): string {
     if (this.#inboxPrefix === undefined) {
-      const prefix = `${createInbox()}.`;
+      const prefix = `${createInbox(this.subjects.inbox())}.`;
       this.#inboxPrefix = prefix;
       this.nc.subscribe(`${prefix}*`, {
         callback: (err, msg) => {
@@ -248,6 +525,18 @@ export class LatticeClient {
     this.#sweep = setInterval(() => {
       const now = Date.now();
       for (const [token, p] of this.#pending) {
+        if (p.retryable && p.hostId === undefined && now - p.sentAt > UNACKED_LOST_MS) {
+          // No host said it has it: the message was lost on the way (a server between died).
+          this.#pending.delete(token);
+          p.reject(
+            new WeftError(
+              ErrorCode.LatticeUnavailable,
+              `no host acknowledged ${p.subject} within ${UNACKED_LOST_MS} ms`,
+              { details: { subject: p.subject } },
+            ),
+          );
+          continue;
+        }
         if (now < p.deadline) continue;
         this.#pending.delete(token);
         p.reject(
@@ -333,7 +622,7 @@ export class LatticeClient {
       });
     } catch (err) {
       if (isNoResponders(err)) return out;
-      throw err;
+      throw permissionDeniedIn(err) ?? err;
     }
     try {
       for await (const m of it) {
@@ -346,7 +635,7 @@ export class LatticeClient {
         }
       }
     } catch (err) {
-      if (!isNoResponders(err)) throw err;
+      if (!isNoResponders(err)) throw permissionDeniedIn(err) ?? err;
     }
     return out;
   }
@@ -432,6 +721,26 @@ export function toHeaders(h: Record<string, string>): MsgHdrs {
   return out;
 }
 
+/** WEFT_ERR_UNAUTHORIZED for a permission violation: what was refused, and on which subject. */
+export function permissionDenied(pv: PermissionViolationError): WeftError {
+  const what =
+    pv.operation === 'publish'
+      ? `publish to ${pv.subject}`
+      : `subscribe to ${pv.subject}${pv.queue === undefined ? '' : ` (queue ${pv.queue})`}`;
+  return new WeftError(ErrorCode.Unauthorized, `permission denied to ${what}`, {
+    cause: pv,
+    details: { operation: pv.operation, subject: pv.subject },
+  });
+}
+
+/** The WEFT_ERR_UNAUTHORIZED for `err` if a permission violation is it or its cause. */
+export function permissionDeniedIn(err: unknown): WeftError | undefined {
+  for (let e = err, i = 0; e instanceof Error && i < 5; e = e.cause, i++) {
+    if (e instanceof natsErrors.PermissionViolationError) return permissionDenied(e);
+  }
+  return undefined;
+}
+
 function isNoResponders(err: unknown): boolean {
   if (err instanceof natsErrors.NoRespondersError) return true;
   if (err instanceof natsErrors.RequestError) return err.isNoResponders();
@@ -445,6 +754,8 @@ function mapRequestError(
   noResponders: RequestOpts['noResponders'],
 ): unknown {
   if (err instanceof WeftError) return err;
+  const denied = permissionDeniedIn(err);
+  if (denied !== undefined) return denied;
   if (isNoResponders(err)) {
     return new WeftError(
       noResponders?.code ?? ErrorCode.NoHost,

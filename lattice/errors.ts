@@ -36,6 +36,13 @@ export const ErrorCode = {
   HostIdTaken: 'WEFT_ERR_HOST_ID_TAKEN',
   /** The host serving an invocation died (missed its heartbeats) before it answered. */
   HostLost: 'WEFT_ERR_HOST_LOST',
+  /** A host that trusts certain issuers refused a module: unsigned, another issuer's, altered, expired. */
+  Untrusted: 'WEFT_ERR_UNTRUSTED',
+  /**
+   * NATS refused this process's credentials (or it gave none where the server wants some), or its
+   * user may not publish or subscribe to a subject it needed (a permission violation).
+   */
+  Unauthorized: 'WEFT_ERR_UNAUTHORIZED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -67,6 +74,8 @@ export const HTTP_STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = Object.f
   WEFT_ERR_INSTANCE_CRASHED: 502,
   WEFT_ERR_ACTOR_NOT_READY: 503,
   WEFT_ERR_HOST_LOST: 502,
+  WEFT_ERR_UNTRUSTED: 403,
+  WEFT_ERR_UNAUTHORIZED: 401,
 });
 
 const KNOWN_CODES = new Set<string>(Object.values(ErrorCode));

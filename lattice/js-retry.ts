@@ -6,6 +6,7 @@
  */
 import { errors as natsErrors } from '@nats-io/transport-node';
 import { ErrorCode, WeftError } from './errors.ts';
+import { permissionDeniedIn } from './client.ts';
 
 /** How long a store call keeps trying through a leader change (ms). */
 export const JS_RETRY_MS = 30_000;
@@ -16,6 +17,8 @@ const TRANSIENT_RE =
 /** True for errors that a leader change or a reconnect explains. */
 export function isTransient(err: unknown): boolean {
   if (err instanceof WeftError) return false;
+  // A permission violation fails the same way every time (nats.js may wrap it in a RequestError).
+  if (permissionDeniedIn(err) !== undefined) return false;
   if (err instanceof natsErrors.TimeoutError || err instanceof natsErrors.NoRespondersError) {
     return true;
   }
@@ -37,7 +40,7 @@ export async function retryTransient<T>(
     try {
       return await fn();
     } catch (err) {
-      if (!isTransient(err)) throw err;
+      if (!isTransient(err)) throw permissionDeniedIn(err) ?? err;
       if (Date.now() + wait > deadline) {
         throw new WeftError(
           ErrorCode.LatticeUnavailable,

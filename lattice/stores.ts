@@ -307,16 +307,64 @@ export async function openLeases(client: LatticeClient): Promise<KV> {
   return openKv(client, 'leases', { history: 1 });
 }
 
+/** How often a watch checks that it is not behind its bucket (ms). */
+const WATCH_CHECK_MS = 2_000;
+
+/**
+ * Every entry, then every change. A watch can go quiet when the server its consumer was on dies:
+ * nats.js notices only after a minute of missed heartbeats. So every WATCH_CHECK_MS the bucket's
+ * last revision is compared with the last one seen, and a watch behind for two checks in a row
+ * (or one that ended by itself) is opened again from the revision after the last one seen: a
+ * watcher misses nothing across a cluster's failures, and is late by seconds at most.
+ */
 async function watchKv(kv: KV, fn: (e: KvWatchEntry) => void): Promise<{ stop(): void }> {
-  const it = await retryTransient('watch a bucket', () => kv.watch());
+  const state = { stopped: false, lastRevision: 0, behind: 0 };
+  const open = () =>
+    retryTransient('watch a bucket', () =>
+      kv.watch(state.lastRevision > 0 ? { resumeFromRevision: state.lastRevision + 1 } : {}),
+    );
+  let it = await open();
+  const check = setInterval(() => {
+    void kv
+      .status()
+      .then((st) => {
+        const last = st.streamInfo.state.last_seq;
+        state.behind = last > state.lastRevision ? state.behind + 1 : 0;
+        if (state.behind >= 2) {
+          state.behind = 0;
+          it.stop(); // the loop below opens it again
+        }
+      })
+      .catch(() => undefined);
+  }, WATCH_CHECK_MS);
+  check.unref();
   void (async () => {
-    for await (const e of it) {
-      try {
-        fn(e);
-      } catch {
-        // A bad entry must not stop the watch; the consumer logs what it cannot use.
+    while (!state.stopped) {
+      for await (const e of it) {
+        state.lastRevision = e.revision;
+        state.behind = 0;
+        try {
+          fn(e);
+        } catch {
+          // A bad entry must not stop the watch; the consumer logs what it cannot use.
+        }
+      }
+      while (!state.stopped) {
+        await new Promise((r) => setTimeout(r, 100));
+        try {
+          it = await open();
+          break;
+        } catch {
+          // Still no leader or no connection: try again.
+        }
       }
     }
   })();
-  return { stop: () => it.stop() };
+  return {
+    stop() {
+      state.stopped = true;
+      clearInterval(check);
+      it.stop();
+    },
+  };
 }

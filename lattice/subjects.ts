@@ -67,6 +67,13 @@ export class Subjects {
   stream(id: string): string {
     return `${this.prefix}.stream.${id}`;
   }
+  /**
+   * The prefix of this lattice's reply subjects (inboxes): under the lattice's own prefix, so that
+   * with NATS permissions a user of one lattice can neither read nor forge another's replies.
+   */
+  inbox(): string {
+    return `${this.prefix}.inbox`;
+  }
   /** JetStream bucket names (KV and object store). */
   bucket(kind: 'apps' | 'routes' | 'artifacts' | 'tags' | 'placements' | 'leases'): string {
     return `weft-${this.lattice}-${kind}`;

@@ -9,6 +9,18 @@ const MAGIC = [0x00, 0x61, 0x73, 0x6d];
 export const WASI_MODULES: readonly string[] = ['wasi_snapshot_preview1', 'wasi_unstable'];
 /** Import modules a proxy actor may use besides WASI's: WASIX, and wasi-threads' `thread-spawn`. */
 export const WASIX_MODULES: readonly string[] = ['wasix_32v1', 'wasi'];
+/** The outbound HTTP capability's import module and its functions (actors/include/weft_http.h). */
+export const WEFT_HTTP_MODULE = 'weft_http';
+export const WEFT_HTTP_FUNCTIONS: readonly string[] = [
+  'request',
+  'header',
+  'write',
+  'send',
+  'headers',
+  'read',
+  'close',
+  'error',
+];
 
 export interface ModuleSummary {
   exports: string[];
@@ -64,7 +76,8 @@ export async function checkModule(bytes: Uint8Array, source: string): Promise<Mo
       (i) =>
         i.kind !== 'memory' &&
         !WASI_MODULES.includes(i.module) &&
-        !WASIX_MODULES.includes(i.module),
+        !WASIX_MODULES.includes(i.module) &&
+        !(i.module === WEFT_HTTP_MODULE && WEFT_HTTP_FUNCTIONS.includes(i.name)),
     )
     .map((i) => `${i.module}.${i.name}`);
   if (unknown.length > 0) {
@@ -77,4 +90,16 @@ export async function checkModule(bytes: Uint8Array, source: string): Promise<Mo
     (i) => WASIX_MODULES.includes(i.module) || i.kind === 'memory',
   );
   return { exports, imports, wasix };
+}
+
+/** `n` (≥ 0) as unsigned LEB128, the integer encoding of the Wasm binary format. */
+export function uleb128(n: number): number[] {
+  const out: number[] = [];
+  do {
+    let b = n % 128;
+    n = Math.floor(n / 128);
+    if (n > 0) b |= 0x80;
+    out.push(b);
+  } while (n > 0);
+  return out;
 }

@@ -16,7 +16,7 @@
  *   Reuse is off for modules with passive data segments (a run may drop them), non-numeric
  *   mutable globals, or more than one memory.
  */
-import { ModuleInvalidError } from '../../lattice/index.ts';
+import { ModuleInvalidError, uleb128 } from '../../lattice/index.ts';
 
 const PAGE_BYTES = 64 * 1024;
 const IMPORT_SECTION = 2;
@@ -58,20 +58,9 @@ function readLeb(bytes: Uint8Array, pos: number): [value: number, next: number] 
   }
 }
 
-function leb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) b |= 0x80;
-    out.push(b);
-  } while (n > 0);
-  return out;
-}
-
 function name(s: string): number[] {
   const b = new TextEncoder().encode(s);
-  return [...leb(b.length), ...b];
+  return [...uleb128(b.length), ...b];
 }
 
 interface Section {
@@ -94,7 +83,7 @@ function splitSections(bytes: Uint8Array): Section[] {
 
 /** Append section `id` with `body` to a module being written. */
 function emitSection(out: number[], id: number, body: ArrayLike<number>): void {
-  out.push(id, ...leb(body.length));
+  out.push(id, ...uleb128(body.length));
   for (let i = 0; i < body.length; i++) out.push(body[i]!);
 }
 
@@ -177,29 +166,37 @@ export function prepareModule(
         ...name(MEMORY_IMPORT.name),
         KIND_MEMORY,
         0x01,
-        ...leb(only.min),
-        ...leb(only.max),
+        ...uleb128(only.min),
+        ...uleb128(only.max),
       ]
     : [];
   let importEmitted = false;
   for (const s of sections) {
     // The import section (id 2) must precede the function section (id 3) and everything after.
     if (recycle && !importEmitted && s.id !== 0 && s.id > IMPORT_SECTION) {
-      emit(IMPORT_SECTION, [...leb(1), ...memoryImport]);
+      emit(IMPORT_SECTION, [...uleb128(1), ...memoryImport]);
       importEmitted = true;
     }
     if (s.id === IMPORT_SECTION && recycle) {
       const [n, rest] = readLeb(s.body, 0);
-      emit(IMPORT_SECTION, [...leb(n + 1), ...s.body.subarray(rest), ...memoryImport]);
+      emit(IMPORT_SECTION, [...uleb128(n + 1), ...s.body.subarray(rest), ...memoryImport]);
       importEmitted = true;
     } else if (s.id === EXPORT_SECTION && globals) {
       const [n, rest] = readLeb(s.body, 0);
-      const added = globalExports.flatMap((g) => [...name(g.name), KIND_GLOBAL, ...leb(g.index)]);
-      emit(EXPORT_SECTION, [...leb(n + globalExports.length), ...s.body.subarray(rest), ...added]);
+      const added = globalExports.flatMap((g) => [
+        ...name(g.name),
+        KIND_GLOBAL,
+        ...uleb128(g.index),
+      ]);
+      emit(EXPORT_SECTION, [
+        ...uleb128(n + globalExports.length),
+        ...s.body.subarray(rest),
+        ...added,
+      ]);
     } else if (s.id === MEMORY_SECTION) {
       if (!recycle) {
-        const body: number[] = [...leb(count)];
-        for (const l of limits) body.push(l.flags | 0x01, ...leb(l.min), ...leb(l.max));
+        const body: number[] = [...uleb128(count)];
+        for (const l of limits) body.push(l.flags | 0x01, ...uleb128(l.min), ...uleb128(l.max));
         emit(MEMORY_SECTION, body);
       }
     } else {
@@ -388,7 +385,7 @@ export function prepareSharedMemoryModule(
 ): SharedMemoryModule {
   const cap = memoryCap(memoryMiB, source, limitName);
   const sections = splitSections(bytes);
-  const shared = (min: number, max: number): number[] => [0x03, ...leb(min), ...leb(max)];
+  const shared = (min: number, max: number): number[] => [0x03, ...uleb128(min), ...uleb128(max)];
   let memory: { initial: number; maximum: number } | undefined;
   let memories = 0;
 
@@ -447,7 +444,7 @@ export function prepareSharedMemoryModule(
   for (const s of sections) {
     // The import section (id 2) must precede the function section (id 3) and everything after.
     if (!importEmitted && (s.id === IMPORT_SECTION || (s.id !== 0 && s.id > IMPORT_SECTION))) {
-      emitSection(out, IMPORT_SECTION, [...leb(importCount), ...entries]);
+      emitSection(out, IMPORT_SECTION, [...uleb128(importCount), ...entries]);
       importEmitted = true;
     }
     if (s.id !== IMPORT_SECTION && s.id !== MEMORY_SECTION) emitSection(out, s.id, s.body);

@@ -5,6 +5,7 @@
  */
 import type { Logger } from 'pino';
 import {
+  DEFAULT_LIMITS,
   ErrorCode,
   WeftError,
   type HttpRequestHead,
@@ -14,7 +15,7 @@ import {
 import { encodeEnviron } from '../wasi/index.ts';
 import { buildCgiEnv, parseCgiResponse } from '../wcgi/index.ts';
 import { admitted, type ActorStats } from './admission.ts';
-import type { LoadTreeMsg } from './worker-protocol.ts';
+import type { LoadTreeMsg, OutboundGrant } from './worker-protocol.ts';
 import type { WorkerPool } from './worker-pool.ts';
 
 export const SERVER_SOFTWARE = 'weft/0.1.0';
@@ -55,6 +56,7 @@ export class WcgiActor {
   readonly #log: Logger;
   readonly #treeRefs: { key: string; entries: LoadTreeMsg['entries'] }[];
   readonly #preopens: { guestPath: string; treeKey: string }[];
+  readonly #outbound: OutboundGrant;
 
   constructor(opts: {
     app: string;
@@ -72,6 +74,14 @@ export class WcgiActor {
     this.#log = opts.log;
     this.#treeRefs = opts.trees.map((t) => ({ key: t.key, entries: t.entries }));
     this.#preopens = opts.trees.map((t) => ({ guestPath: t.guest, treeKey: t.key }));
+    const { limits } = opts.spec;
+    this.#outbound = {
+      allow: opts.spec.capabilities.outboundHttp ?? [],
+      // Specs stored before this limit existed lack it.
+      maxRequests: limits.maxOutboundRequests ?? DEFAULT_LIMITS.maxOutboundRequests,
+      maxRequestBytes: limits.maxRequestBytes,
+      maxResponseBytes: limits.maxResponseBytes,
+    };
   }
 
   /**
@@ -121,7 +131,14 @@ export class WcgiActor {
       stderrLimitBytes: STDERR_LIMIT_BYTES,
       deadline,
       timeoutMs: limits.timeoutMs,
+      outbound: this.#outbound,
     });
+    for (const o of r.outbound ?? []) {
+      // Denials name the URL and why (the rule checked); allowed requests are debug detail.
+      if (o.outcome === 'ok') log.debug({ invocationId, outbound: o }, 'outbound request');
+      else
+        log.warn({ invocationId, actor: this.spec.name, outbound: o }, 'outbound request failed');
+    }
     const stderr = r.stderr.length
       ? new TextDecoder().decode(r.stderr).slice(0, STDERR_LOG_CHARS)
       : '';

@@ -11,8 +11,10 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { OutputLimitError, ReadOnlyTree, WasiContext } from '../wasi/index.ts';
+import { OutboundSession } from '../outbound/guest-http.ts';
+import { OutboundPolicy, WEFT_HTTP_MODULE } from '../../lattice/index.ts';
 import { MEMORY_IMPORT } from './prepare-module.ts';
-import type { RunMsg, RunResultMsg, ToWorker } from './worker-protocol.ts';
+import type { OutboundGrant, RunMsg, RunResultMsg, ToWorker } from './worker-protocol.ts';
 
 /** An instance kept between runs, with what it takes to put it back as it was. */
 interface Reusable {
@@ -34,6 +36,8 @@ interface CachedModule {
   spare: WebAssembly.Memory[];
   /** Reset instances, ready for the next run. */
   idle: Reusable[];
+  /** Imports `weft_http`: runs through JSPI, as a fresh instance each time. */
+  outbound: boolean;
 }
 
 /** Spare memories and idle instances kept per module: one worker runs one job at a time. */
@@ -93,7 +97,22 @@ function reset(r: Reusable): boolean {
   return true;
 }
 
-function run(msg: RunMsg): RunResultMsg {
+/** Policies by grant: parsed once per allowlist, not per run. */
+const policies = new Map<string, OutboundPolicy>();
+
+function policyFor(grant: OutboundGrant): OutboundPolicy {
+  const key = grant.allow.join('\n');
+  let p = policies.get(key);
+  if (p === undefined) {
+    p = new OutboundPolicy(grant.allow);
+    if (policies.size > 64) policies.clear();
+    policies.set(key, p);
+  }
+  return p;
+}
+
+/** Run a job: synchronously, or through JSPI for a module that imports `weft_http`. */
+function run(msg: RunMsg): RunResultMsg | Promise<RunResultMsg> {
   const result: RunResultMsg = {
     type: 'result',
     jobId: msg.jobId,
@@ -118,6 +137,7 @@ function run(msg: RunMsg): RunResultMsg {
   let instance: WebAssembly.Instance;
   let memory: WebAssembly.Memory | undefined;
   let reusable: Reusable | undefined;
+  let session: OutboundSession | undefined;
   try {
     const preopens = msg.preopens.map((p) => {
       const tree = trees.get(p.treeKey);
@@ -132,7 +152,27 @@ function run(msg: RunMsg): RunResultMsg {
       stderrLimitBytes: msg.stderrLimitBytes,
       preopens,
     });
-    if (cached.reuse) {
+    if (cached.outbound) {
+      memory = cached.memory
+        ? (cached.spare.pop() ?? new WebAssembly.Memory(cached.memory))
+        : undefined;
+      const own = memory;
+      session = new OutboundSession(
+        {
+          policy: policyFor(msg.outbound),
+          deadline: msg.deadline,
+          maxRequests: msg.outbound.maxRequests,
+          maxRequestBytes: msg.outbound.maxRequestBytes,
+          maxResponseBytes: msg.outbound.maxResponseBytes,
+        },
+        () => own ?? (instance.exports['memory'] as WebAssembly.Memory),
+      );
+      instance = new WebAssembly.Instance(cached.module, {
+        ...ctx.imports,
+        [WEFT_HTTP_MODULE]: session.imports(),
+        ...(memory ? { [MEMORY_IMPORT.module]: { [MEMORY_IMPORT.name]: memory } } : {}),
+      });
+    } else if (cached.reuse) {
       reusable = cached.idle.pop() ?? newReusable(cached);
       reusable.target.ns = ctx.imports['wasi_snapshot_preview1'];
       instance = reusable.instance;
@@ -151,14 +191,44 @@ function run(msg: RunMsg): RunResultMsg {
   }
   const t1 = performance.now();
   result.startUs = (t1 - t0) * 1000;
-  try {
-    result.exitCode = ctx.start(instance);
-  } catch (err) {
+  const failed = (err: unknown): void => {
     result.failure =
       err instanceof OutputLimitError
         ? { kind: 'output-limit', limitBytes: err.limitBytes }
         : { kind: 'trap', message: (err as Error).message ?? String(err) };
+  };
+  const done = () => finish(result, t1, ctx, cached, memory, reusable);
+  if (session !== undefined) {
+    const s = session;
+    return ctx
+      .startAsync(instance)
+      .then(
+        (code) => void (result.exitCode = code),
+        (err: unknown) => failed(err),
+      )
+      .then(() => {
+        s.close();
+        if (s.records.length > 0) result.outbound = s.records;
+        return done();
+      });
   }
+  try {
+    result.exitCode = ctx.start(instance);
+  } catch (err) {
+    failed(err);
+  }
+  return done();
+}
+
+/** After a run: copy out its output, and keep its instance or memory for the next one. */
+function finish(
+  result: RunResultMsg,
+  t1: number,
+  ctx: WasiContext,
+  cached: CachedModule,
+  memory: WebAssembly.Memory | undefined,
+  reusable: Reusable | undefined,
+): RunResultMsg {
   result.runUs = (performance.now() - t1) * 1000;
   // Copy out of the context's growable buffers so the transfer moves exactly these bytes.
   result.stdout = ctx.stdout().slice();
@@ -188,6 +258,7 @@ port.on('message', (msg: ToWorker) => {
         ...(msg.reuse ? { reuse: msg.reuse } : {}),
         spare: [],
         idle: [],
+        outbound: WebAssembly.Module.imports(msg.module).some((i) => i.module === WEFT_HTTP_MODULE),
       });
       break;
     case 'tree':
@@ -197,13 +268,36 @@ port.on('message', (msg: ToWorker) => {
       modules.delete(msg.key);
       trees.delete(msg.key);
       break;
-    case 'run': {
-      const r = run(msg);
-      const transfer: ArrayBuffer[] = [];
-      if (r.stdout.byteLength > 0) transfer.push(r.stdout.buffer as ArrayBuffer);
-      if (r.stderr.byteLength > 0) transfer.push(r.stderr.buffer as ArrayBuffer);
-      port.postMessage(r, transfer);
+    case 'run':
+      // One job at a time: a job that waits (outbound HTTP) holds back the next ones, which the
+      // pool may already have sent, so that a timeout's termination ends the right job.
+      if (busy) waiting.push(msg);
+      else start(msg);
       break;
-    }
   }
 });
+
+let busy = false;
+const waiting: RunMsg[] = [];
+
+function post(r: RunResultMsg): void {
+  const transfer: ArrayBuffer[] = [];
+  if (r.stdout.byteLength > 0) transfer.push(r.stdout.buffer as ArrayBuffer);
+  if (r.stderr.byteLength > 0) transfer.push(r.stderr.buffer as ArrayBuffer);
+  port.postMessage(r, transfer);
+}
+
+function start(msg: RunMsg): void {
+  const r = run(msg);
+  if (!(r instanceof Promise)) {
+    post(r);
+    return;
+  }
+  busy = true;
+  void r.then((res) => {
+    post(res);
+    busy = false;
+    // Messages that arrived meanwhile, in order; a later waiting one may wait again.
+    while (!busy && waiting.length > 0) start(waiting.shift()!);
+  });
+}

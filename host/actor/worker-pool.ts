@@ -12,7 +12,13 @@
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { ErrorCode, TimeoutError, WeftError } from '../../lattice/index.ts';
-import type { LoadTreeMsg, RunMsg, RunResultMsg, ToWorker } from './worker-protocol.ts';
+import type {
+  OutboundGrant,
+  LoadTreeMsg,
+  RunMsg,
+  RunResultMsg,
+  ToWorker,
+} from './worker-protocol.ts';
 
 const WORKER_URL = new URL('./wcgi-worker.ts', import.meta.url);
 /** Jobs handed to one worker at once: the running one and those waiting behind it. */
@@ -33,6 +39,7 @@ export interface PoolJob {
   /** `Date.now()` value after which the job fails with WEFT_ERR_TIMEOUT. */
   deadline: number;
   timeoutMs: number;
+  outbound: OutboundGrant;
 }
 
 interface Pending {
@@ -203,6 +210,7 @@ export class WorkerPool {
       stderrLimitBytes: job.stderrLimitBytes,
       preopens: job.preopens,
       deadline: job.deadline,
+      outbound: job.outbound,
     };
     slot.worker.postMessage(msg);
   }

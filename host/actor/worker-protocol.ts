@@ -1,4 +1,5 @@
 /** Messages between the host's main thread and its WCGI worker threads. */
+import type { OutboundRecord } from '../outbound/guest-http.ts';
 
 export interface LoadModuleMsg {
   type: 'module';
@@ -29,6 +30,16 @@ export interface RunMsg {
   preopens: { guestPath: string; treeKey: string }[];
   /** `Date.now()` after which the job is skipped instead of run (its caller has given up). */
   deadline: number;
+  /** The outbound HTTP grant (`weft_http` imports), for modules that import it. */
+  outbound: OutboundGrant;
+}
+
+export interface OutboundGrant {
+  /** `capabilities.outboundHttp`. */
+  allow: string[];
+  maxRequests: number;
+  maxRequestBytes: number;
+  maxResponseBytes: number;
 }
 
 export type ToWorker = LoadModuleMsg | LoadTreeMsg | RunMsg | { type: 'forget'; key: string };
@@ -51,4 +62,6 @@ export interface RunResultMsg {
   /** `_start` until return or exit, microseconds. */
   runUs: number;
   failure?: RunFailure;
+  /** Outbound HTTP requests the run made (the first ones), for the host's log. */
+  outbound?: OutboundRecord[];
 }

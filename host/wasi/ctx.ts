@@ -191,23 +191,53 @@ export class WasiContext {
    * is no `_start`, and if called twice. However it ends, the guest's fds are closed (`close()`).
    */
   start(instance: WebAssembly.Instance): number {
+    const start = this.#begin(instance);
+    try {
+      start();
+    } catch (err) {
+      return this.#exitCodeOf(err);
+    } finally {
+      this.#s.closeAll();
+    }
+    return this.#returned();
+  }
+
+  /**
+   * `start()` for a guest whose imports include JSPI suspending ones (`WebAssembly.Suspending`):
+   * `_start` runs through `WebAssembly.promising`, and the exit code comes when it ends.
+   */
+  async startAsync(instance: WebAssembly.Instance): Promise<number> {
+    const start = WebAssembly.promising(this.#begin(instance));
+    try {
+      await start();
+    } catch (err) {
+      return this.#exitCodeOf(err);
+    } finally {
+      this.#s.closeAll();
+    }
+    return this.#returned();
+  }
+
+  /** `_start`, with the memory bound; once per context. */
+  #begin(instance: WebAssembly.Instance): () => unknown {
     if (this.#started) throw new Error('WasiContext.start() runs _start once per context');
     const start = findStart(instance);
     this.bind(instance);
     this.#started = true;
-    const s = this.#s;
-    try {
-      start();
-    } catch (err) {
-      if (err instanceof ProcExit) return err.code;
-      throw err;
-    } finally {
-      s.closeAll();
-    }
-    // `_start` returned, but a guest may have caught the exception that was to end it.
-    const limit: OutputLimitError | undefined = s.outputLimit;
+    return start;
+  }
+
+  /** `proc_exit`'s code; any other exception propagates. */
+  #exitCodeOf(err: unknown): number {
+    if (err instanceof ProcExit) return err.code;
+    throw err;
+  }
+
+  /** `_start` returned, but a guest may have caught the exception that was to end it. */
+  #returned(): number {
+    const limit: OutputLimitError | undefined = this.#s.outputLimit;
     if (limit !== undefined) throw limit;
-    return s.exitCode ?? 0;
+    return this.#s.exitCode ?? 0;
   }
 
   /**

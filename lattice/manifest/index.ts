@@ -4,6 +4,7 @@
  */
 
 export { parseManifest } from './parse.ts';
+export { manifestWarnings } from './warnings.ts';
 export { type ModuleRef, parseModuleRef } from './module-ref.ts';
 export { MANIFEST_SCHEMA, manifestJsonSchema } from './schema.ts';
 export type { ManifestProblem } from './problem.ts';

@@ -99,6 +99,14 @@ const limits: JsonSchema = {
       'proxy: threads one instance may run besides its main thread; thread_spawn fails (EAGAIN) past it.',
       DEFAULT_LIMITS.maxThreads,
     ),
+    maxOutboundRequests: {
+      type: 'integer',
+      minimum: 0,
+      maximum: Number.MAX_SAFE_INTEGER,
+      default: DEFAULT_LIMITS.maxOutboundRequests,
+      description:
+        'Outbound HTTP requests one invocation may make (redirects count); past it the guest gets an error.',
+    },
   },
 };
 

@@ -101,6 +101,8 @@ export interface Limits {
   startTimeoutMs: number;
   /** proxy: threads an instance may run besides its main thread. */
   maxThreads: number;
+  /** Outbound HTTP requests per invocation (redirects count). */
+  maxOutboundRequests: number;
 }
 
 /**
@@ -137,6 +139,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxQueue: 256,
   startTimeoutMs: 10_000,
   maxThreads: 64,
+  maxOutboundRequests: 32,
 });
 
 /** wasm32 linear memory cannot exceed 65536 pages of 64 KiB = 4 GiB. */

@@ -6,6 +6,7 @@
  *    references), run on the raw data defensively so they also report when pass 1 failed.
  */
 
+import { AllowEntryError, parseAllowEntry } from '../allowlist.ts';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { hasControlCharacter } from './chars.ts';
 import { checkModuleRef } from './module-ref.ts';
@@ -243,6 +244,8 @@ function routePathReason(p: string): string {
   return 'must be /exact, /prefix/... or /...';
 }
 
+const ALLOWED_ENTRY_RE = new RegExp(ALLOWED_HOST_PATTERN);
+
 /** The allowed name nearest to a misspelt one, when near enough to be a likely typo. */
 function closest(word: string, candidates: readonly string[]): string | undefined {
   let best: string | undefined;
@@ -368,6 +371,27 @@ export function semanticProblems(data: unknown, source: ManifestSource): Problem
     }
     if (spread.length > 0 && spread.every(([, s]) => s['weight'] === 0)) {
       report([...base, 'spread'], 'every spread weight is 0: no instance could be placed');
+    }
+
+    // Allowlist entries the schema's pattern lets through may still be wrong (a port range
+    // backwards, a CIDR out of range, `tcp://` without a port): the policy's own parser says.
+    const caps = isRecord(actor['capabilities']) ? actor['capabilities'] : {};
+    const sockets = isRecord(caps['sockets']) ? caps['sockets'] : {};
+    for (const [path, list] of [
+      [['capabilities', 'outboundHttp'], caps['outboundHttp']],
+      [['capabilities', 'sockets', 'connect'], sockets['connect']],
+    ] as const) {
+      if (!Array.isArray(list)) continue;
+      list.forEach((entry: unknown, j: number) => {
+        // The schema has reported entries without a scheme already.
+        if (typeof entry !== 'string' || !ALLOWED_ENTRY_RE.test(entry)) return;
+        try {
+          parseAllowEntry(entry);
+        } catch (err) {
+          const problem = err instanceof AllowEntryError ? err.problem : (err as Error).message;
+          report([...base, ...path, j], `'${entry}': ${problem}`);
+        }
+      });
     }
   }
   return problems;

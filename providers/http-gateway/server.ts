@@ -27,6 +27,8 @@ import {
   type HeaderPair,
   type InvokeResult,
   type LatticeClient,
+  type NatsAuth,
+  redactServers,
 } from '../../lattice/index.ts';
 import { RouteTable } from './routes.ts';
 
@@ -79,6 +81,8 @@ async function invokeRetrying(
 
 export interface GatewayOptions {
   nats: string | string[];
+  /** NATS credentials and TLS (secrets are never logged). */
+  auth?: NatsAuth;
   lattice: string;
   log: Logger;
   /** Listen address, default 127.0.0.1. */
@@ -143,6 +147,8 @@ export class Gateway {
     });
     this.#log.info({ url: this.url }, 'gateway listening');
     this.#connecting = this.#connectLoop();
+    // Refused credentials end the loop: connected() rejects for whoever waits on it.
+    this.#connecting.catch(() => undefined);
   }
 
   /** Resolves once the gateway is connected and has its routes (tests, `weft up`). */
@@ -174,8 +180,12 @@ export class Gateway {
           servers: this.#opts.nats,
           lattice: this.#opts.lattice,
           name: 'weft-gateway',
+          ...(this.#opts.auth === undefined ? {} : { auth: this.#opts.auth }),
         });
         this.#client = client;
+        client.onPermissionDenied((err) =>
+          this.#log.error({ err: err.message }, 'NATS refused this gateway a permission it needs'),
+        );
         this.#linkUp = true;
         const store = await RouteStore.open(client);
         this.#watch = await store.watch((app, routes) => {
@@ -191,16 +201,27 @@ export class Gateway {
         });
         void this.#watchStatus(client);
         this.#log.info(
-          { nats: this.#opts.nats, lattice: this.#opts.lattice },
+          { nats: redactServers(this.#opts.nats), lattice: this.#opts.lattice },
           'gateway connected to the lattice',
         );
         return;
       } catch (err) {
         attempt++;
+        // Credentials refused, or a credentials file unreadable: trying again will not help.
+        const fatal =
+          err instanceof WeftError &&
+          (err.code === ErrorCode.Unauthorized || err.code === ErrorCode.BadRequest);
         this.#log.error(
-          { err: (err as Error).message, attempt, retryMs },
-          `cannot reach the lattice at ${String(this.#opts.nats)}; retrying`,
+          { err: (err as Error).message, attempt, ...(fatal ? {} : { retryMs }) },
+          fatal
+            ? `cannot join the lattice at ${redactServers(this.#opts.nats)}`
+            : `cannot reach the lattice at ${redactServers(this.#opts.nats)}; retrying`,
         );
+        // A connection whose setup failed half-way is not kept (nor leaked by the next try).
+        const half = this.#client;
+        this.#client = undefined;
+        await half?.close().catch(() => undefined);
+        if (fatal) throw err;
         await new Promise((r) => setTimeout(r, retryMs));
       }
     }

@@ -72,9 +72,11 @@ export async function startStack(
       await writeFile(file, yaml);
       const app = await deployApplication(client, parseManifest(yaml, file), file);
       // Placed by the scheduler, and settled (running or failed) on every host placed.
+      let last: unknown;
       await until(
         async () => {
           const st = await appStatus(client, app.name);
+          last = st;
           return st.actors.every(
             (a) =>
               a.hosts.length > 0 &&
@@ -82,7 +84,11 @@ export async function startStack(
           );
         },
         { name: `actors of ${app.name} placed`, timeoutMs: 20_000 },
-      );
+      ).catch((err: unknown) => {
+        throw new Error(`${(err as Error).message}; status: ${JSON.stringify(last)}`, {
+          cause: err,
+        });
+      });
       await until(() => gatewayHasRoutes(gateway, app.name), {
         name: 'gateway routes',
         timeoutMs: 10_000,

@@ -15,7 +15,9 @@ beforeAll(async () => {
   stack = await startStack(inject('natsUrl'));
   const yaml = (await readFile(join(ROOT, 'actors', 'app.yaml'), 'utf8'))
     .replaceAll('./dist/', `${ACTORS_DIST}/`)
-    .replaceAll('./catalog/data', join(ROOT, 'actors', 'catalog', 'data'));
+    .replaceAll('./catalog/data', join(ROOT, 'actors', 'catalog', 'data'))
+    // fetch calls the gateway it is served by.
+    .replaceAll('http://127.0.0.1:8080', stack.gateway.url);
   await stack.deploy(yaml);
   base = stack.gateway.url;
 });
@@ -119,8 +121,18 @@ describe('example application over HTTP', () => {
     expect(stats.requests).toBeGreaterThanOrEqual(2);
   });
 
+  it('fetch calls the gateway over HTTP, and nothing it is not granted', async () => {
+    const res = await fetch(`${base}/fetch?path=${encodeURIComponent('/hello?name=loop')}`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-fetch-made')).toBe('1');
+    expect(await res.text()).toBe('Hello, loop!\n');
+    const denied = await fetch(`${base}/fetch?url=${encodeURIComponent('http://example.com/')}`);
+    expect(denied.status).toBe(502);
+    expect(await denied.text()).toMatch(/^weft_http error -1 after 0 request\(s\): /);
+  });
+
   it('covers every actor in actors/ (each is deployed by app.yaml and tested above)', async () => {
-    const tested = ['hello', 'echo', 'markdown', 'catalog', 'httpd'];
+    const tested = ['hello', 'echo', 'markdown', 'catalog', 'httpd', 'fetch'];
     const dirs = (await readdir(join(ROOT, 'actors'), { withFileTypes: true }))
       .filter((d) => d.isDirectory() && d.name !== 'dist' && d.name !== 'include')
       .map((d) => d.name)

@@ -121,6 +121,7 @@ describe('parseManifest: valid manifests', () => {
         maxQueue: DEFAULT_LIMITS.maxQueue,
         startTimeoutMs: DEFAULT_LIMITS.startTimeoutMs,
         maxThreads: DEFAULT_LIMITS.maxThreads,
+        maxOutboundRequests: DEFAULT_LIMITS.maxOutboundRequests,
       },
       capabilities: {
         outboundHttp: ['https://api.example.com', 'http://*.svc.internal:8080'],
@@ -236,7 +237,7 @@ describe('parseManifest: invalid manifests', () => {
     const { lines } = invalid('unknown-field.yaml');
     expect(lines).toEqual([
       "unknown-field.yaml:6:3: metadata.owner: unknown field 'owner' (allowed: name, version, description, labels)",
-      "unknown-field.yaml:12:9: spec.actors[0].limits.timeout: unknown field 'timeout' (allowed: timeoutMs, memoryMiB, maxRequestBytes, maxResponseBytes, maxConcurrency, maxQueue, startTimeoutMs, maxThreads); did you mean 'timeoutMs'?",
+      "unknown-field.yaml:12:9: spec.actors[0].limits.timeout: unknown field 'timeout' (allowed: timeoutMs, memoryMiB, maxRequestBytes, maxResponseBytes, maxConcurrency, maxQueue, startTimeoutMs, maxThreads, maxOutboundRequests); did you mean 'timeoutMs'?",
     ]);
   });
 

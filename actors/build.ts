@@ -67,7 +67,9 @@ for (const name of readdirSync(actorsDir).sort()) {
     .map((f) => join(dir, f));
   if (sources.length === 0) continue;
   if (build(sources, join(actorsDir, 'dist', `${name}.wasm`), WASM_FLAGS, CLANG, shared)) built++;
-  if (native) {
+  // weft_http exists only in a weft host: such an actor has no native build.
+  const hostOnly = sources.some((f) => readFileSync(f, 'utf8').includes('weft_http.h'));
+  if (native && !hostOnly) {
     const cc = process.env['CC'] ?? 'cc';
     build(
       sources,

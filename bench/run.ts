@@ -5,6 +5,8 @@
  *       instance of actors/httpd serving HTTP on its own socket
  *   (c) a plain node:http hello server
  *   (d) the same hello C program compiled natively under lighttpd's mod_cgi (classic CGI)
+ *   (e) GET /fetch through the lattice: WCGI whose guest makes one outbound HTTP call (weft_http,
+ *       policy-checked) per request to the node:http server of (c)
  * plus instance start (µs, compiled module cached) and deploy → first 200 (ms), and last a
  * scale-out table (bench/scale.ts): 1, 2, 3 hosts behind one gateway, and SIGKILL failover time.
  * Prints a table and writes bench/results/latest.json.
@@ -34,6 +36,7 @@ const ROUNDS = Number(process.env['WEFT_BENCH_ROUNDS'] ?? 5);
 const PROXY_INSTANCES = Number(process.env['WEFT_BENCH_PROXY_INSTANCES'] ?? 2);
 const HELLO_WASM = join(root, 'actors', 'dist', 'hello.wasm');
 const HTTPD_WASM = join(root, 'actors', 'dist', 'httpd.wasm');
+const FETCH_WASM = join(root, 'actors', 'dist', 'fetch.wasm');
 const HELLO_CGI = join(root, 'bench', '.build', 'hello.cgi');
 
 interface Row {
@@ -301,14 +304,6 @@ spec:
       if (proxy.url) log(`  first 200 after ${Math.round(performance.now() - p0)} ms`);
       else proxy.skip = `no 200 from ${proxyUrl} within 2000 tries; last: ${last}`;
     }
-    await client.close();
-
-    // Start every server first, then run the rows in interleaved rounds and keep each row's
-    // median: the machine's noise then falls on all rows alike.
-    const targets: { name: string; url?: string; skip?: string }[] = [
-      { name: 'wcgi-lattice', url: `${gatewayUrl}/hello?name=bench` },
-      proxy,
-    ];
     const nm = await startProcess(
       node,
       [
@@ -317,7 +312,46 @@ spec:
       ],
       /port=(\d+)/,
     );
-    targets.push({ name: 'node-http', url: `http://127.0.0.1:${nm[1]}/hello?name=bench` });
+    const nodeUrl = `http://127.0.0.1:${nm[1]}`;
+
+    // WCGI with one outbound HTTP call per request (actors/fetch through weft_http, the policy
+    // checked on each), to the node:http server that the node-http row calls directly.
+    const outbound: { name: string; url?: string; skip?: string } = { name: 'wcgi-outbound' };
+    if (!existsSync(FETCH_WASM)) {
+      outbound.skip = `no ${FETCH_WASM} (npm run build:actors)`;
+    } else {
+      const ofile = join(dir, 'outbound.yaml');
+      const oyaml = `apiVersion: weft/v1
+kind: Application
+metadata: { name: bench-outbound, version: 1.0.0 }
+spec:
+  actors:
+    - name: fetch
+      module: ${FETCH_WASM}
+      env: { UPSTREAM: "${nodeUrl}" }
+      capabilities: { outboundHttp: ["${nodeUrl}"] }
+      routes: [{ path: /fetch }]
+`;
+      await writeFile(ofile, oyaml);
+      await deployApplication(client, parseManifest(oyaml, ofile), ofile);
+      const url = `${gatewayUrl}/fetch?path=${encodeURIComponent('/hello?name=bench')}`;
+      for (let i = 0; i < 2000 && !outbound.url; i++) {
+        const res = await fetch(url).catch(() => undefined);
+        if (res?.status === 200 && (await res.text()) === 'Hello, bench!\n') outbound.url = url;
+        else await sleep(5);
+      }
+      if (!outbound.url) outbound.skip = `no 200 from ${url} within 2000 tries`;
+    }
+    await client.close();
+
+    // Start every server first, then run the rows in interleaved rounds and keep each row's
+    // median: the machine's noise then falls on all rows alike.
+    const targets: { name: string; url?: string; skip?: string }[] = [
+      { name: 'wcgi-lattice', url: `${gatewayUrl}/hello?name=bench` },
+      proxy,
+      outbound,
+    ];
+    targets.push({ name: 'node-http', url: `${nodeUrl}/hello?name=bench` });
     targets.push({ name: 'classic-cgi-lighttpd', ...(await startLighttpd()) });
 
     for (const t of targets) {
@@ -373,6 +407,7 @@ spec:
         wcgiVsClassicCgi: ratio(rps('wcgi-lattice'), rps('classic-cgi-lighttpd')),
         proxyVsNodeHttp: ratio(rps('proxy-lattice'), rps('node-http')),
         proxyVsWcgi: ratio(rps('proxy-lattice'), rps('wcgi-lattice')),
+        outboundVsWcgi: ratio(rps('wcgi-outbound'), rps('wcgi-lattice')),
       },
       instanceStartUs: startUs,
       wasiFiles,
@@ -398,6 +433,7 @@ spec:
         `WCGI vs classic CGI    ${results.ratios.wcgiVsClassicCgi ?? 'n/a'}x   (target >= 3)`,
         `proxy vs node:http     ${results.ratios.proxyVsNodeHttp ?? 'n/a'}x   (target >= 0.4)`,
         `proxy vs WCGI          ${results.ratios.proxyVsWcgi ?? 'n/a'}x`,
+        `WCGI+outbound vs WCGI  ${results.ratios.outboundVsWcgi ?? 'n/a'}x   (one checked outbound call per request)`,
         `instance start         ${startUs} µs median   (target <= 100)`,
         `deploy -> first 200    ${deployMs} ms   (target <= 1000)`,
         'skipped' in wasiFiles

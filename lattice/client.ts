@@ -47,7 +47,7 @@ export const ACK_EVERY_MS = 100;
 /**
  * A retryable request that no server acknowledged for this long is taken for lost (a message
  * dropped with a dying NATS server) and fails with WEFT_ERR_LATTICE_UNAVAILABLE, to be sent
- * again: a live host acknowledges within ACK_EVERY_MS of receiving it.
+ * again: a live host acknowledges within two ACK_EVERY_MS ticks of receiving it.
  */
 export const UNACKED_LOST_MS = 2_000;
 
@@ -556,7 +556,7 @@ export class LatticeClient {
   /**
    * A host is gone (it missed its heartbeats, or stopped): fail the requests it acknowledged, and
    * the retryable ones still unacknowledged after `unackedGraceMs` (a live host acknowledges within
-   * ACK_EVERY_MS of receiving; the request may have died with the host), with WEFT_ERR_HOST_LOST.
+   * two ACK_EVERY_MS ticks of receiving; the request may have died with the host), with WEFT_ERR_HOST_LOST.
    * Their replies, should any still come, are ignored. Returns how many failed.
    */
   abandonHost(hostId: string, unackedGraceMs: number): number {
@@ -652,13 +652,13 @@ export class LatticeClient {
     handler: Handler,
     opts: { queue?: string; ack?: string } = {},
   ): Subscription {
-    const unacked = opts.ack === undefined ? undefined : this.#acker(opts.ack);
+    const held = opts.ack === undefined ? undefined : this.#acker(opts.ack);
     return this.nc.subscribe(subject, {
       ...(opts.queue === undefined ? {} : { queue: opts.queue }),
       callback: (err, msg) => {
         if (err) return;
         const inbox = msg.reply;
-        if (unacked !== undefined && inbox) unacked.add(inbox);
+        if (held !== undefined && inbox) held.inFlight.set(inbox, held.clock.tick);
         void (async () => {
           let reply: Uint8Array;
           try {
@@ -667,7 +667,7 @@ export class LatticeClient {
             reply = encodeError(e);
           }
           if (inbox) {
-            unacked?.delete(inbox);
+            held?.inFlight.delete(inbox);
             this.#publishSoon(inbox, reply, {});
           }
         })();
@@ -675,26 +675,35 @@ export class LatticeClient {
     });
   }
 
-  readonly #ackers = new Map<string, Set<string>>();
+  readonly #ackers = new Map<string, { inFlight: Map<string, number>; clock: { tick: number } }>();
   readonly #ackTimers: NodeJS.Timeout[] = [];
 
-  /** The set of reply subjects awaiting an acknowledgement as `hostId`, swept by one timer. */
-  #acker(hostId: string): Set<string> {
-    let unacked = this.#ackers.get(hostId);
-    if (unacked !== undefined) return unacked;
-    const set = new Set<string>();
-    unacked = set;
-    this.#ackers.set(hostId, set);
+  /**
+   * Reply subjects of requests in flight as `hostId`, with the tick each came in: a timer
+   * acknowledges, once, those in flight for a whole tick (ACK_EVERY_MS). A request answered
+   * sooner, as most are, costs no acknowledgement.
+   */
+  #acker(hostId: string): { inFlight: Map<string, number>; clock: { tick: number } } {
+    let held = this.#ackers.get(hostId);
+    if (held !== undefined) return held;
+    const inFlight = new Map<string, number>();
+    const clock = { tick: 0 };
+    held = { inFlight, clock };
+    this.#ackers.set(hostId, held);
     const headers = toHeaders({ [Header.Ack]: hostId });
     const empty = new Uint8Array(0);
     const timer = setInterval(() => {
-      if (set.size === 0 || this.nc.isClosed()) return;
-      for (const inbox of set) this.#publishSoon(inbox, empty, { headers });
-      set.clear();
+      clock.tick++;
+      if (inFlight.size === 0 || this.nc.isClosed()) return;
+      for (const [inbox, since] of inFlight) {
+        if (since > clock.tick - 2) continue;
+        this.#publishSoon(inbox, empty, { headers });
+        inFlight.delete(inbox);
+      }
     }, ACK_EVERY_MS);
     timer.unref();
     this.#ackTimers.push(timer);
-    return unacked;
+    return held;
   }
 
   /** Flush, then drain subscriptions and close; pending requests fail. */

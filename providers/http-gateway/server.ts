@@ -44,7 +44,7 @@ const IDEMPOTENT: ReadonlySet<string> = new Set([
 
 /**
  * How long a retryable request may go unacknowledged before the loss of some host fails it over:
- * a live host acknowledges what it holds within ACK_EVERY_MS (100 ms).
+ * a live host acknowledges what it holds within two ACK_EVERY_MS ticks (200 ms).
  */
 const UNACKED_GRACE_MS = 1_000;
 

@@ -13,7 +13,7 @@
  * Each row is loaded WEFT_BENCH_ROUNDS times (default 5), interleaved, for WEFT_BENCH_SECONDS
  * each (default 5), at WEFT_BENCH_CONNECTIONS connections (default 50); the median is kept.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -21,8 +21,14 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { WasiContext } from '../host/wasi/index.ts';
-import { connectLattice, deployApplication, parseManifest } from '../lattice/index.ts';
+import {
+  connectLattice,
+  deployApplication,
+  parseManifest,
+  type LatticeClient,
+} from '../lattice/index.ts';
 import { startNatsServer } from '../bin/nats-server.ts';
+import { Procs, log, sleep } from './procs.ts';
 import { scaleOut } from './scale.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -47,46 +53,8 @@ interface Row {
   note?: string;
 }
 
-const children: ChildProcess[] = [];
-/** The last lines each started process wrote (stdout and stderr), to show when a row fails. */
-const outputs = new Map<ChildProcess, string[]>();
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function log(s: string): void {
-  process.stderr.write(`${s}\n`);
-}
-
-/** Spawn a process and resolve with the first stdout match of `ready`. */
-function startProcess(cmd: string, args: string[], ready: RegExp): Promise<RegExpMatchArray> {
-  return new Promise((res, rej) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    children.push(child);
-    const tail: string[] = [];
-    outputs.set(child, tail);
-    const keep = (d: Buffer) => {
-      tail.push(...d.toString().split('\n').filter(Boolean));
-      if (tail.length > 2000) tail.splice(0, tail.length - 1000);
-    };
-    let out = '';
-    let err = '';
-    const timer = setTimeout(() => rej(new Error(`${cmd} did not start: ${err}`)), 20_000);
-    child.stdout.on('data', (d: Buffer) => {
-      keep(d);
-      out += d.toString();
-      const m = out.match(ready);
-      if (m) {
-        clearTimeout(timer);
-        res(m);
-      }
-      if (out.length > 1e6) out = out.slice(-1e5);
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      keep(d);
-      err += d.toString();
-    });
-    child.on('exit', (code) => rej(new Error(`${cmd} exited ${code}: ${err}`)));
-  });
-}
+/** Every process the bench starts, stopped at the end. */
+const procs = new Procs();
 
 async function load(name: string, url: string): Promise<Row> {
   const r = await autocannon({ url, connections: CONNECTIONS, duration: SECONDS });
@@ -152,7 +120,7 @@ async function startLighttpd(): Promise<{ url?: string; skip?: string }> {
       'cgi.assign = ("" => "")',
     ].join('\n'),
   );
-  children.push(spawn('lighttpd', ['-D', '-f', conf], { stdio: 'ignore' }));
+  procs.adopt(spawn('lighttpd', ['-D', '-f', conf], { stdio: 'ignore' }));
   const url = `http://127.0.0.1:${port}/hello?name=bench`;
   for (let i = 0; i < 100; i++) {
     await sleep(50);
@@ -210,6 +178,36 @@ async function wasiFilesRow(): Promise<
   }
 }
 
+/**
+ * Deploy `yaml` (written to `file`) and send GET `url` until it answers 200 with `expected`:
+ * the row's URL, or why it is skipped, with the time to that first 200.
+ */
+async function deployAndProbe(
+  client: LatticeClient,
+  file: string,
+  yaml: string,
+  url: string,
+  expected: string,
+): Promise<{ url?: string; skip?: string; firstMs?: number }> {
+  await writeFile(file, yaml);
+  const t0 = performance.now();
+  await deployApplication(client, parseManifest(yaml, file), file);
+  let last = 'no response';
+  for (let i = 0; i < 2000; i++) {
+    const res = await fetch(url).catch((e: Error) => e);
+    if (res instanceof Error) last = res.message;
+    else {
+      const text = await res.text();
+      if (res.status === 200 && text === expected) {
+        return { url, firstMs: Math.round(performance.now() - t0) };
+      }
+      last = `${res.status} ${text.slice(0, 200)}`;
+    }
+    await sleep(5);
+  }
+  return { skip: `no 200 from ${url} within 2000 tries; last: ${last}` };
+}
+
 async function main(): Promise<void> {
   const rows: Row[] = [];
   const node = process.execPath;
@@ -228,9 +226,12 @@ async function main(): Promise<void> {
   try {
     const lattice = `bench${Date.now().toString(36)}`;
     const g = ['--nats', nats.url, '--lattice', lattice, '--log-level', 'warn'];
-    await startProcess(node, [weft, 'host', ...g, '--log-level', 'info'], /"host started"/);
-    const host = children.at(-1)!;
-    const gm = await startProcess(
+    const { child: host } = await procs.start(
+      node,
+      [weft, 'host', ...g, '--log-level', 'info'],
+      /"host started"/,
+    );
+    const { m: gm } = await procs.start(
       node,
       [weft, 'gateway', ...g, '--log-level', 'info', '--listen', '127.0.0.1:0'],
       /"url":"(http:\/\/[^"]+)"/,
@@ -240,8 +241,7 @@ async function main(): Promise<void> {
 
     log('deploy → first 200...');
     const dir = await mkdtemp(join(tmpdir(), 'weft-bench-'));
-    const file = join(dir, 'app.yaml');
-    const yaml = `apiVersion: weft/v1
+    const helloYaml = `apiVersion: weft/v1
 kind: Application
 metadata: { name: bench, version: 1.0.0 }
 spec:
@@ -250,20 +250,15 @@ spec:
       module: ${HELLO_WASM}
       routes: [{ path: /hello }]
 `;
-    await writeFile(file, yaml);
     const client = await connectLattice({ servers: nats.url, lattice });
-    const t0 = performance.now();
-    await deployApplication(client, parseManifest(yaml, file), file);
-    let deployMs = NaN;
-    for (let i = 0; i < 2000; i++) {
-      const res = await fetch(`${gatewayUrl}/hello?name=bench`).catch(() => undefined);
-      if (res?.status === 200) {
-        deployMs = Math.round(performance.now() - t0);
-        break;
-      }
-      await res?.arrayBuffer();
-      await sleep(5);
-    }
+    const first = await deployAndProbe(
+      client,
+      join(dir, 'app.yaml'),
+      helloYaml,
+      `${gatewayUrl}/hello?name=bench`,
+      'Hello, bench!\n',
+    );
+    const deployMs = first.firstMs ?? NaN;
     log(`  ${deployMs} ms`);
 
     // The proxy actor, as a second application in the same lattice, deployed after the deploy
@@ -274,8 +269,7 @@ spec:
       proxy.skip = `no ${HTTPD_WASM} (npm run build:actors)`;
     } else {
       log('deploy the proxy actor (httpd.wasm)...');
-      const pfile = join(dir, 'proxy.yaml');
-      const pyaml = `apiVersion: weft/v1
+      const proxyYaml = `apiVersion: weft/v1
 kind: Application
 metadata: { name: bench-proxy, version: 1.0.0 }
 spec:
@@ -286,25 +280,17 @@ spec:
       instances: ${PROXY_INSTANCES}
       routes: [{ path: /proxy/... }]
 `;
-      await writeFile(pfile, pyaml);
-      const p0 = performance.now();
-      await deployApplication(client, parseManifest(pyaml, pfile), pfile);
-      let last = 'no response';
-      for (let i = 0; i < 2000 && !proxy.url; i++) {
-        const res = await fetch(proxyUrl).catch((e: Error) => e);
-        if (res instanceof Error) {
-          last = res.message;
-        } else {
-          const text = await res.text();
-          if (res.status === 200 && text === 'Hello, bench!\n') proxy.url = proxyUrl;
-          else last = `${res.status} ${text.slice(0, 200)}`;
-        }
-        if (!proxy.url) await sleep(5);
-      }
-      if (proxy.url) log(`  first 200 after ${Math.round(performance.now() - p0)} ms`);
-      else proxy.skip = `no 200 from ${proxyUrl} within 2000 tries; last: ${last}`;
+      const r = await deployAndProbe(
+        client,
+        join(dir, 'proxy.yaml'),
+        proxyYaml,
+        proxyUrl,
+        'Hello, bench!\n',
+      );
+      Object.assign(proxy, r.url ? { url: r.url } : { skip: r.skip });
+      if (r.url) log(`  first 200 after ${r.firstMs} ms`);
     }
-    const nm = await startProcess(
+    const { m: nm } = await procs.start(
       node,
       [
         '-e',
@@ -320,8 +306,7 @@ spec:
     if (!existsSync(FETCH_WASM)) {
       outbound.skip = `no ${FETCH_WASM} (npm run build:actors)`;
     } else {
-      const ofile = join(dir, 'outbound.yaml');
-      const oyaml = `apiVersion: weft/v1
+      const outboundYaml = `apiVersion: weft/v1
 kind: Application
 metadata: { name: bench-outbound, version: 1.0.0 }
 spec:
@@ -332,15 +317,15 @@ spec:
       capabilities: { outboundHttp: ["${nodeUrl}"] }
       routes: [{ path: /fetch }]
 `;
-      await writeFile(ofile, oyaml);
-      await deployApplication(client, parseManifest(oyaml, ofile), ofile);
       const url = `${gatewayUrl}/fetch?path=${encodeURIComponent('/hello?name=bench')}`;
-      for (let i = 0; i < 2000 && !outbound.url; i++) {
-        const res = await fetch(url).catch(() => undefined);
-        if (res?.status === 200 && (await res.text()) === 'Hello, bench!\n') outbound.url = url;
-        else await sleep(5);
-      }
-      if (!outbound.url) outbound.skip = `no 200 from ${url} within 2000 tries`;
+      const r = await deployAndProbe(
+        client,
+        join(dir, 'outbound.yaml'),
+        outboundYaml,
+        url,
+        'Hello, bench!\n',
+      );
+      Object.assign(outbound, r.url ? { url: r.url } : { skip: r.skip });
     }
     await client.close();
 
@@ -368,9 +353,9 @@ spec:
     }
     // A proxy row that failed or had failures: show what the host said about it.
     if (proxy.skip || samples.get(proxy.name)?.some((r) => r.note)) {
-      const said = (outputs.get(host) ?? []).filter(
-        (l) => /"actor":"httpd"|"level":(40|50|60)/.test(l) || !l.startsWith('{'),
-      );
+      const said = procs
+        .tail(host)
+        .filter((l) => /"actor":"httpd"|"level":(40|50|60)/.test(l) || !l.startsWith('{'));
       log(`proxy-lattice: host log (${said.length} lines about httpd, warnings and errors):`);
       for (const l of said.slice(-40)) log(`  ${l}`);
     }
@@ -447,7 +432,7 @@ spec:
       ].join('\n'),
     );
   } finally {
-    for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
+    await procs.stopAll();
     await nats.stop();
   }
 }

@@ -10,7 +10,7 @@
  * WEFT_BENCH_SCALE=0 skips it. It stops every process it started (by its PID) before it returns,
  * also on errors; an error is recorded in the results rather than thrown.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -26,6 +26,7 @@ import {
   type LatticeClient,
 } from '../lattice/index.ts';
 import { startNatsServer, type NatsServerHandle } from '../bin/nats-server.ts';
+import { Procs, log, sleep } from './procs.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const WEFT = join(root, 'bin', 'weft.ts');
@@ -85,12 +86,6 @@ export type ScaleOutResult =
       note: string;
     };
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function log(s: string): void {
-  process.stderr.write(`${s}\n`);
-}
-
 const median = (xs: number[]): number | null =>
   xs.length === 0 ? null : xs.toSorted((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
@@ -110,59 +105,6 @@ async function until<T>(name: string, check: () => Promise<T | undefined>): Prom
   throw new Error(
     `${name}: not within ${WAIT_MS} ms${last ? ` (${(last as Error).message})` : ''}`,
   );
-}
-
-/** The processes started here, so that `finally` stops them all, and only them. */
-class Procs {
-  readonly all: ChildProcess[] = [];
-
-  /** Spawn `node bin/weft.ts ARGS` and resolve with the first stdout match of `ready`. */
-  start(args: string[], ready: RegExp): Promise<{ child: ChildProcess; m: RegExpMatchArray }> {
-    const child = spawn(process.execPath, [WEFT, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    this.all.push(child);
-    return new Promise((res, rej) => {
-      let out = '';
-      let err = '';
-      const timer = setTimeout(() => {
-        child.kill('SIGKILL');
-        rej(new Error(`weft ${args[0]} did not start within ${WAIT_MS} ms: ${err.slice(-500)}`));
-      }, WAIT_MS);
-      child.stdout!.on('data', (d: Buffer) => {
-        if (out.length > 1e5) out = out.slice(-1e4);
-        out += d.toString();
-        const m = out.match(ready);
-        if (m) {
-          clearTimeout(timer);
-          res({ child, m });
-        }
-      });
-      child.stderr!.on('data', (d: Buffer) => {
-        if (err.length < 64 * 1024) err += d.toString();
-      });
-      child.once('exit', (code, signal) => {
-        clearTimeout(timer);
-        rej(new Error(`weft ${args[0]} exited (${code ?? signal}): ${err.slice(-500)}`));
-      });
-    });
-  }
-
-  /** SIGTERM every process still running, SIGKILL after 5 s; resolves once all have exited. */
-  async stopAll(): Promise<void> {
-    const alive = this.all.filter((c) => c.exitCode === null && c.signalCode === null);
-    await Promise.all(
-      alive.map(
-        (c) =>
-          new Promise<void>((r) => {
-            const t = setTimeout(() => c.kill('SIGKILL'), 5_000);
-            c.once('exit', () => {
-              clearTimeout(t);
-              r();
-            });
-            c.kill('SIGTERM');
-          }),
-      ),
-    );
-  }
 }
 
 /** The hosts on which `actor` of `app` is placed and running, from `appStatus`. */
@@ -289,14 +231,18 @@ export async function scaleOut(opts: {
     const startHost = async () => {
       const id = `scale-${nextId++}`;
       const { child } = await procs.start(
-        ['host', ...common, '--host-id', id, '--log-level', 'info'],
+        process.execPath,
+        [WEFT, 'host', ...common, '--host-id', id, '--log-level', 'info'],
         /"host started"/,
+        WAIT_MS,
       );
       hosts.set(id, child);
     };
     const gm = await procs.start(
-      ['gateway', ...common, '--log-level', 'info', '--listen', '127.0.0.1:0'],
+      process.execPath,
+      [WEFT, 'gateway', ...common, '--log-level', 'info', '--listen', '127.0.0.1:0'],
       /"url":"(http:\/\/[^"]+)"/,
+      WAIT_MS,
     );
     const gatewayUrl = gm.m[1]!;
     client = await connectLattice({ servers: nats.url, lattice });

@@ -77,6 +77,8 @@ interface Running {
   spec: ResolvedActor;
   /** JSON of the spec it was started with: a change means restart. */
   fingerprint: string;
+  /** `specDigest` of that spec, reported in the inventory. */
+  digest: string;
   state: 'starting' | 'running' | 'failed';
   error?: string;
   actor?: WcgiActor | ProxyActor;
@@ -236,7 +238,7 @@ export class Host {
         name: r.spec.name,
         module: r.spec.module,
         mode: r.spec.mode,
-        spec: specDigest(r.spec),
+        spec: r.digest,
         state: r.state,
         ...errorOf(r),
         ...(r.actor instanceof ProxyActor ? { instances: r.actor.instances } : {}),
@@ -343,6 +345,7 @@ export class Host {
       app,
       spec,
       fingerprint: JSON.stringify(spec),
+      digest: specDigest(spec),
       state: 'starting',
       subs: [],
     };

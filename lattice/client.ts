@@ -63,12 +63,6 @@ export interface ConnectOptions {
   connectTimeoutMs?: number;
   /** Credentials and TLS (see NatsAuth). */
   auth?: NatsAuth;
-  /** @deprecated Use `auth.user`. */
-  user?: string;
-  /** @deprecated Use `auth.pass`. */
-  pass?: string;
-  /** @deprecated Use `auth.token`. */
-  token?: string;
   /**
    * Replicas of the lattice's buckets when they are created: default 3 on a cluster of three or
    * more servers (env WEFT_REPLICAS overrides), else 1.
@@ -294,13 +288,7 @@ function redactSecrets(message: string, auth: NatsAuth | undefined): string {
 export async function connectLattice(opts: ConnectOptions): Promise<LatticeClient> {
   const subjects = new Subjects(opts.lattice);
   const fromUrls = credentialsFromUrls(opts.servers);
-  const auth: NatsAuth = {
-    ...fromUrls.auth,
-    ...(opts.user === undefined ? {} : { user: opts.user }),
-    ...(opts.pass === undefined ? {} : { pass: opts.pass }),
-    ...(opts.token === undefined ? {} : { token: opts.token }),
-    ...opts.auth,
-  };
+  const auth: NatsAuth = { ...fromUrls.auth, ...opts.auth };
   const servers = redactServers(opts.servers);
   try {
     const nc = await connect({
@@ -328,8 +316,8 @@ export interface RequestOpts {
   /** The code to raise when nobody subscribes to the subject (default NoHost). */
   noResponders?: { code: ErrorCode; message: string };
   /**
-   * The request may be sent again: when a host is lost (`abandonHost`), this request fails with
-   * WEFT_ERR_HOST_LOST even if no host acknowledged it yet.
+   * The request may be sent again: unacknowledged by any host for UNACKED_LOST_MS, or sent before
+   * the connection broke (`abandonSentBefore`), it fails so that the caller sends it again.
    */
   retryable?: boolean;
 }
@@ -554,27 +542,20 @@ export class LatticeClient {
   }
 
   /**
-   * A host is gone (it missed its heartbeats, or stopped): fail the requests it acknowledged, and
-   * the retryable ones still unacknowledged after `unackedGraceMs` (a live host acknowledges within
-   * two ACK_EVERY_MS ticks of receiving; the request may have died with the host), with WEFT_ERR_HOST_LOST.
-   * Their replies, should any still come, are ignored. Returns how many failed.
+   * A host is gone (it missed its heartbeats, or stopped): fail the requests it acknowledged
+   * with WEFT_ERR_HOST_LOST. (Those it held without acknowledging yet fail by themselves after
+   * UNACKED_LOST_MS.) Their replies, should any still come, are ignored. Returns how many failed.
    */
-  abandonHost(hostId: string, unackedGraceMs: number): number {
-    const before = Date.now() - unackedGraceMs;
+  abandonHost(hostId: string): number {
     let failed = 0;
     for (const [token, p] of this.#pending) {
-      const acked = p.hostId === hostId;
-      if (!acked && !(p.hostId === undefined && p.retryable && p.sentAt < before)) continue;
+      if (p.hostId !== hostId) continue;
       this.#pending.delete(token);
       failed++;
       p.reject(
-        new WeftError(
-          ErrorCode.HostLost,
-          acked
-            ? `host ${hostId} was lost while serving ${p.subject}`
-            : `no host acknowledged ${p.subject} and host ${hostId} was lost`,
-          { details: { subject: p.subject, hostId, acknowledged: acked } },
-        ),
+        new WeftError(ErrorCode.HostLost, `host ${hostId} was lost while serving ${p.subject}`, {
+          details: { subject: p.subject, hostId },
+        }),
       );
     }
     return failed;

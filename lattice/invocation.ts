@@ -51,7 +51,7 @@ export interface InvokeOptions {
   timeoutMs: number;
   traceparent?: string;
   maxResponseBytes: number;
-  /** The caller may send it again: fail it at once if its host may have died (`abandonHost`). */
+  /** The caller may send it again: fail it when it may have been lost (see RequestOpts). */
   retryable?: boolean;
 }
 

@@ -13,10 +13,11 @@
  * The section is appended to the module: custom sections do not change what the module does, so
  * the signed module compiles and runs as the unsigned one. Signing again replaces the section.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { createAccount, fromPublic, fromSeed } from '@nats-io/nkeys';
-import { ErrorCode, ModuleInvalidError, WeftError } from './errors.ts';
-import { uleb128 } from './wasm.ts';
+import { ErrorCode, WeftError } from './errors.ts';
+import { sha256Digest } from './stores.ts';
+import { uleb128, wasmSections, type WasmSection } from './wasm.ts';
 
 /** The name of the custom section holding the JWT. */
 export const SIGNATURE_SECTION = 'weft-jwt';
@@ -80,74 +81,10 @@ const ISSUER_PREFIXES = ['A', 'O'];
 const HASH_RE = /^sha256:[0-9a-f]{64}$/;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-interface Section {
-  id: number;
-  /** Start of the section (its id byte) and end (exclusive), in the module. */
-  start: number;
-  end: number;
-  /** Custom sections: the name, and where the content after the name starts. */
-  name?: string;
-  contentStart?: number;
-}
-
-function readLeb(bytes: Uint8Array, pos: number, source: string): [value: number, next: number] {
-  let result = 0;
-  let shift = 0;
-  for (;;) {
-    const b = bytes[pos++];
-    if (b === undefined) throw new ModuleInvalidError(`${source}: truncated module (in a LEB128)`);
-    result += (b & 0x7f) * 2 ** shift;
-    if ((b & 0x80) === 0) return [result, pos];
-    shift += 7;
-    if (shift > 28) throw new ModuleInvalidError(`${source}: malformed module (LEB128 too long)`);
-  }
-}
-
-/**
- * The sections of a core module, in order, with custom sections' names. Throws
- * ModuleInvalidError when the bytes are not a module or a section runs past the end.
- */
-export function wasmSections(bytes: Uint8Array, source = 'module'): Section[] {
-  const magic = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
-  if (bytes.length < WASM_HEADER_BYTES || magic.some((b, i) => bytes[i] !== b)) {
-    throw new ModuleInvalidError(`${source} is not a WebAssembly core module (version 1)`, {
-      details: { source },
-    });
-  }
-  const out: Section[] = [];
-  let pos = WASM_HEADER_BYTES;
-  while (pos < bytes.length) {
-    const start = pos;
-    const id = bytes[pos++]!;
-    const [size, body] = readLeb(bytes, pos, source);
-    const end = body + size;
-    if (end > bytes.length) {
-      throw new ModuleInvalidError(
-        `${source}: truncated module (section ${id} at byte ${start} runs past the end)`,
-        { details: { source } },
-      );
-    }
-    const s: Section = { id, start, end };
-    if (id === CUSTOM_SECTION) {
-      const [len, at] = readLeb(bytes, body, source);
-      if (at + len > end) {
-        throw new ModuleInvalidError(`${source}: malformed custom section at byte ${start}`, {
-          details: { source },
-        });
-      }
-      s.name = new TextDecoder().decode(bytes.subarray(at, at + len));
-      s.contentStart = at + len;
-    }
-    out.push(s);
-    pos = end;
-  }
-  return out;
-}
-
-const isSignature = (s: Section) => s.id === CUSTOM_SECTION && s.name === SIGNATURE_SECTION;
+const isSignature = (s: WasmSection) => s.id === CUSTOM_SECTION && s.name === SIGNATURE_SECTION;
 
 /** The module's bytes with every `weft-jwt` section left out. */
-function withoutSignature(bytes: Uint8Array, sections: Section[]): Uint8Array {
+function withoutSignature(bytes: Uint8Array, sections: WasmSection[]): Uint8Array {
   const kept = sections.filter((s) => !isSignature(s));
   if (kept.length === sections.length) return bytes;
   const out = new Uint8Array(WASM_HEADER_BYTES + kept.reduce((n, s) => n + (s.end - s.start), 0));
@@ -160,16 +97,12 @@ function withoutSignature(bytes: Uint8Array, sections: Section[]): Uint8Array {
   return out;
 }
 
-function sha256(bytes: Uint8Array): string {
-  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-}
-
 /**
  * `sha256:<hex>` of the module without its `weft-jwt` sections: the hash a token carries. For a
  * module that was never signed it is the sha256 of the file.
  */
 export function moduleHash(bytes: Uint8Array): string {
-  return sha256(withoutSignature(bytes, wasmSections(bytes)));
+  return sha256Digest(withoutSignature(bytes, wasmSections(bytes)));
 }
 
 function untrusted(message: string, details?: Record<string, unknown>): WeftError {
@@ -252,7 +185,7 @@ export function signModule(bytes: Uint8Array, opts: SignOptions): Uint8Array {
     );
   }
   const unsigned = withoutSignature(bytes, wasmSections(bytes));
-  const hash = sha256(unsigned);
+  const hash = sha256Digest(unsigned);
   const iat = Math.floor((opts.now ?? new Date()).getTime() / 1000);
   const claims: ModuleClaims = {
     jti: randomUUID(),
@@ -331,7 +264,7 @@ function parseJwt(jwt: string): { claims: ModuleClaims; signingInput: string; si
 }
 
 /** The signature section's JWT, undefined if there is none; throws if there are several. */
-function findJwt(bytes: Uint8Array, sections: Section[]): string | undefined {
+function findJwt(bytes: Uint8Array, sections: WasmSection[]): string | undefined {
   const found = sections.filter(isSignature);
   if (found.length === 0) return undefined;
   if (found.length > 1) {
@@ -372,7 +305,7 @@ export function inspectSignature(
   } catch {
     signatureValid = false;
   }
-  const hash = sha256(withoutSignature(bytes, sections));
+  const hash = sha256Digest(withoutSignature(bytes, sections));
   const hashMatches = hash === claims.weft.module_hash;
   const t = Math.floor(now.getTime() / 1000);
   let problem: string | undefined;

@@ -103,3 +103,76 @@ export function uleb128(n: number): number[] {
   } while (n > 0);
   return out;
 }
+
+/** One section of a module: its id, where it lies, its content; custom sections' names. */
+export interface WasmSection {
+  id: number;
+  /** Start of the section (its id byte) and end (exclusive), in the module. */
+  start: number;
+  end: number;
+  /** The content after the id and size: a view of the module's bytes. */
+  body: Uint8Array;
+  /** Custom sections (id 0): the name, and where the content after the name starts. */
+  name?: string;
+  contentStart?: number;
+}
+
+/** The unsigned LEB128 (at most 5 bytes, a u32) at `pos`, and where it ends. */
+export function readUleb128(
+  bytes: Uint8Array,
+  pos: number,
+  source = 'module',
+): [value: number, next: number] {
+  let result = 0;
+  let shift = 0;
+  for (;;) {
+    const b = bytes[pos++];
+    if (b === undefined) throw new ModuleInvalidError(`${source}: truncated module (in a LEB128)`);
+    result += (b & 0x7f) * 2 ** shift;
+    if ((b & 0x80) === 0) return [result, pos];
+    shift += 7;
+    if (shift > 28) throw new ModuleInvalidError(`${source}: malformed module (LEB128 too long)`);
+  }
+}
+
+const WASM_HEADER = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
+
+/**
+ * The sections of a core module, in order. Throws ModuleInvalidError when the bytes are not a
+ * version 1 module or a section runs past the end.
+ */
+export function wasmSections(bytes: Uint8Array, source = 'module'): WasmSection[] {
+  if (bytes.length < WASM_HEADER.length || WASM_HEADER.some((b, i) => bytes[i] !== b)) {
+    throw new ModuleInvalidError(`${source} is not a WebAssembly core module (version 1)`, {
+      details: { source },
+    });
+  }
+  const out: WasmSection[] = [];
+  let pos = WASM_HEADER.length;
+  while (pos < bytes.length) {
+    const start = pos;
+    const id = bytes[pos++]!;
+    const [size, at] = readUleb128(bytes, pos, source);
+    const end = at + size;
+    if (end > bytes.length) {
+      throw new ModuleInvalidError(
+        `${source}: truncated module (section ${id} at byte ${start} runs past the end)`,
+        { details: { source } },
+      );
+    }
+    const s: WasmSection = { id, start, end, body: bytes.subarray(at, end) };
+    if (id === 0) {
+      const [len, nameAt] = readUleb128(bytes, at, source);
+      if (nameAt + len > end) {
+        throw new ModuleInvalidError(`${source}: malformed custom section at byte ${start}`, {
+          details: { source },
+        });
+      }
+      s.name = new TextDecoder().decode(bytes.subarray(nameAt, nameAt + len));
+      s.contentStart = nameAt + len;
+    }
+    out.push(s);
+    pos = end;
+  }
+  return out;
+}

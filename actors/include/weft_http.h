@@ -26,11 +26,11 @@
 
 /* Failures, as negative return values. */
 #define WEFT_HTTP_EDENIED -1   /* not granted by capabilities.outboundHttp */
-#define WEFT_HTTP_EBADURL -2   /* not an absolute http(s) URL, or a bad method or header */
+#define WEFT_HTTP_EBADURL -2   /* not an absolute http(s) URL */
 #define WEFT_HTTP_ETIMEOUT -3  /* no complete response within the invocation's time */
 #define WEFT_HTTP_ETOOLARGE -4 /* the response body is over limits.maxResponseBytes */
 #define WEFT_HTTP_ECONNECT -5  /* could not connect, or the connection failed */
-#define WEFT_HTTP_EPROTOCOL -6 /* not a valid HTTP response */
+#define WEFT_HTTP_EPROTOCOL -6 /* a bad method or header (at send), or not a valid response */
 #define WEFT_HTTP_ELIMIT -7    /* over limits.maxOutboundRequests for this invocation */
 #define WEFT_HTTP_EBADHANDLE -8 /* no such request, or the call is out of order */
 #define WEFT_HTTP_EFAULT -9    /* a pointer or length outside the guest's memory */

@@ -16,7 +16,13 @@
  *   Reuse is off for modules with passive data segments (a run may drop them), non-numeric
  *   mutable globals, or more than one memory.
  */
-import { ModuleInvalidError, uleb128 } from '../../lattice/index.ts';
+import {
+  ModuleInvalidError,
+  readUleb128,
+  uleb128,
+  wasmSections,
+  type WasmSection,
+} from '../../lattice/index.ts';
 
 const PAGE_BYTES = 64 * 1024;
 const IMPORT_SECTION = 2;
@@ -45,40 +51,9 @@ const KIND_GLOBAL = 0x03;
 /** Value types a global may have for its value to be saved and put back from JavaScript. */
 const NUMERIC_TYPES = new Set([0x7f, 0x7e, 0x7d, 0x7c]);
 
-function readLeb(bytes: Uint8Array, pos: number): [value: number, next: number] {
-  let result = 0;
-  let shift = 0;
-  for (;;) {
-    const b = bytes[pos++];
-    if (b === undefined) throw new ModuleInvalidError('truncated module: LEB128 runs past the end');
-    result += (b & 0x7f) * 2 ** shift;
-    if ((b & 0x80) === 0) return [result, pos];
-    shift += 7;
-    if (shift > 35) throw new ModuleInvalidError('malformed module: LEB128 too long');
-  }
-}
-
 function name(s: string): number[] {
   const b = new TextEncoder().encode(s);
   return [...uleb128(b.length), ...b];
-}
-
-interface Section {
-  id: number;
-  body: Uint8Array;
-}
-
-/** The sections of a module, bodies as views of `bytes`. */
-function splitSections(bytes: Uint8Array): Section[] {
-  const sections: Section[] = [];
-  let pos = 8;
-  while (pos < bytes.length) {
-    const id = bytes[pos]!;
-    const [size, start] = readLeb(bytes, pos + 1);
-    sections.push({ id, body: bytes.subarray(start, start + size) });
-    pos = start + size;
-  }
-  return sections;
 }
 
 /** Append section `id` with `body` to a module being written. */
@@ -95,8 +70,8 @@ function readLimits(
   const flags = body[p++]!;
   let min: number;
   let max = 65536;
-  [min, p] = readLeb(body, p);
-  if (flags & 0x01) [max, p] = readLeb(body, p);
+  [min, p] = readUleb128(body, p);
+  if (flags & 0x01) [max, p] = readUleb128(body, p);
   return { flags, min, max, end: p };
 }
 
@@ -130,11 +105,11 @@ export function prepareModule(
   limitName = 'limits.memoryMiB',
 ): PreparedModule {
   const cap = memoryCap(memoryMiB, source, limitName);
-  const sections = splitSections(bytes);
+  const sections = wasmSections(bytes);
   const memSection = sections.find((s) => s.id === MEMORY_SECTION);
   if (!memSection) return { bytes };
 
-  let [count, p] = readLeb(memSection.body, 0);
+  let [count, p] = readUleb128(memSection.body, 0);
   const limits: { flags: number; min: number; max: number }[] = [];
   for (let i = 0; i < count; i++) {
     const l = readLimits(memSection.body, p);
@@ -178,11 +153,11 @@ export function prepareModule(
       importEmitted = true;
     }
     if (s.id === IMPORT_SECTION && recycle) {
-      const [n, rest] = readLeb(s.body, 0);
+      const [n, rest] = readUleb128(s.body, 0);
       emit(IMPORT_SECTION, [...uleb128(n + 1), ...s.body.subarray(rest), ...memoryImport]);
       importEmitted = true;
     } else if (s.id === EXPORT_SECTION && globals) {
-      const [n, rest] = readLeb(s.body, 0);
+      const [n, rest] = readUleb128(s.body, 0);
       const added = globalExports.flatMap((g) => [
         ...name(g.name),
         KIND_GLOBAL,
@@ -230,31 +205,31 @@ function forEachImport(
   body: Uint8Array,
   fn: (kind: number, start: number, end: number) => void,
 ): void {
-  let [n, p] = readLeb(body, 0);
+  let [n, p] = readUleb128(body, 0);
   while (n-- > 0) {
     const start = p;
     let len: number;
-    [len, p] = readLeb(body, p);
+    [len, p] = readUleb128(body, p);
     p += len;
-    [len, p] = readLeb(body, p);
+    [len, p] = readUleb128(body, p);
     p += len;
     const kind = body[p++]!;
     switch (kind) {
       case 0x00: // func: type index
-        [, p] = readLeb(body, p);
+        [, p] = readUleb128(body, p);
         break;
       case 0x01: {
         // table: reftype + limits
         p++;
         const flags = body[p++]!;
-        [, p] = readLeb(body, p);
-        if (flags & 0x01) [, p] = readLeb(body, p);
+        [, p] = readUleb128(body, p);
+        if (flags & 0x01) [, p] = readUleb128(body, p);
         break;
       }
       case KIND_MEMORY: {
         const flags = body[p++]!;
-        [, p] = readLeb(body, p);
-        if (flags & 0x01) [, p] = readLeb(body, p);
+        [, p] = readUleb128(body, p);
+        if (flags & 0x01) [, p] = readUleb128(body, p);
         break;
       }
       case KIND_GLOBAL: // valtype + mut
@@ -262,7 +237,7 @@ function forEachImport(
         break;
       case 0x04: // tag: attribute + type index
         p++;
-        [, p] = readLeb(body, p);
+        [, p] = readUleb128(body, p);
         break;
       default:
         throw new ModuleInvalidError(`malformed import section: unknown import kind ${kind}`);
@@ -276,7 +251,7 @@ function forEachImport(
  * undefined. Any construct this does not understand turns reuse off rather than risk carrying
  * state from one request to the next.
  */
-function reusableGlobals(sections: Section[]): number[] | undefined {
+function reusableGlobals(sections: WasmSection[]): number[] | undefined {
   try {
     const data = sections.find((s) => s.id === DATA_SECTION);
     if (data && hasPassiveData(data.body)) return undefined;
@@ -285,7 +260,7 @@ function reusableGlobals(sections: Section[]): number[] | undefined {
     const section = sections.find((s) => s.id === GLOBAL_SECTION);
     if (!section) return [];
     const body = section.body;
-    let [n, p] = readLeb(body, 0);
+    let [n, p] = readUleb128(body, 0);
     const mutable: number[] = [];
     while (n-- > 0) {
       const type = body[p++]!;
@@ -314,7 +289,7 @@ function skipConstExpr(b: Uint8Array, p: number): number {
       case 0x42: // i64.const
       case 0x23: // global.get
       case 0xd2: // ref.func
-        [, p] = readLeb(b, p);
+        [, p] = readUleb128(b, p);
         break;
       case 0x43: // f32.const
         p += 4;
@@ -339,16 +314,16 @@ function skipConstExpr(b: Uint8Array, p: number): number {
 }
 
 function hasPassiveData(body: Uint8Array): boolean {
-  let [n, p] = readLeb(body, 0);
+  let [n, p] = readUleb128(body, 0);
   while (n-- > 0) {
     let flags: number;
-    [flags, p] = readLeb(body, p);
+    [flags, p] = readUleb128(body, p);
     if (flags === 1) return true;
-    if (flags === 2) [, p] = readLeb(body, p); // memory index
+    if (flags === 2) [, p] = readUleb128(body, p); // memory index
     if (flags !== 0 && flags !== 2) throw new Error(`data segment flags ${flags}`);
     p = skipConstExpr(body, p);
     let len: number;
-    [len, p] = readLeb(body, p);
+    [len, p] = readUleb128(body, p);
     p += len;
   }
   return false;
@@ -384,7 +359,7 @@ export function prepareSharedMemoryModule(
   limitName = 'limits.memoryMiB',
 ): SharedMemoryModule {
   const cap = memoryCap(memoryMiB, source, limitName);
-  const sections = splitSections(bytes);
+  const sections = wasmSections(bytes);
   const shared = (min: number, max: number): number[] => [0x03, ...uleb128(min), ...uleb128(max)];
   let memory: { initial: number; maximum: number } | undefined;
   let memories = 0;
@@ -393,7 +368,7 @@ export function prepareSharedMemoryModule(
   const memSection = sections.find((s) => s.id === MEMORY_SECTION);
   let defined = false;
   if (memSection) {
-    const [count, p] = readLeb(memSection.body, 0);
+    const [count, p] = readUleb128(memSection.body, 0);
     memories += count;
     if (count === 1) {
       const l = readLimits(memSection.body, p);
@@ -407,7 +382,7 @@ export function prepareSharedMemoryModule(
   const entries: number[] = [];
   if (importSection) {
     const body = importSection.body;
-    [importCount] = readLeb(body, 0);
+    [importCount] = readUleb128(body, 0);
     forEachImport(body, (kind, start, end) => {
       if (kind !== KIND_MEMORY) {
         entries.push(...body.subarray(start, end));
@@ -417,8 +392,8 @@ export function prepareSharedMemoryModule(
       // The limits are the entry's tail, after the two names and the kind byte.
       let p = start;
       let len: number;
-      [len, p] = readLeb(body, p);
-      [len, p] = readLeb(body, p + len);
+      [len, p] = readUleb128(body, p);
+      [len, p] = readUleb128(body, p + len);
       p += len + 1;
       const l = readLimits(body, p);
       memory = { initial: l.min, maximum: cap.capped(l) };

@@ -22,7 +22,14 @@ import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { isIP, type LookupFunction } from 'node:net';
 import type { Readable } from 'node:stream';
 import { Agent, buildConnector, type Dispatcher } from 'undici';
-import { DEFAULT_PORTS, ErrorCode, WeftError, type OutboundPolicy } from '../../lattice/index.ts';
+import {
+  DEFAULT_PORTS,
+  ErrorCode,
+  HOP_BY_HOP_FIELDS,
+  HTTP_TOKEN,
+  WeftError,
+  type OutboundPolicy,
+} from '../../lattice/index.ts';
 
 /** A request as the guest built it. */
 export interface OutboundRequest {
@@ -105,18 +112,8 @@ export class OutboundError extends WeftError {
   }
 }
 
-const TOKEN_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 /** Field values: no CR, LF or NUL (RFC 9110 §5.5), and bytes only (latin1). */
 const VALUE_RE = /^[\t\x20-\x7e\x80-\xff]*$/;
-/** RFC 9110 §7.6.1 and proxies' headers: the client's business, not the guest's. */
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-]);
 /** Methods that fetch normalizes to upper case; the others are sent as written. */
 const NORMALIZED_METHODS = new Set(['DELETE', 'GET', 'HEAD', 'OPTIONS', 'POST', 'PUT']);
 /** Not a request one sends to an origin (and CONNECT would turn the connection into a tunnel). */
@@ -165,7 +162,7 @@ function parseUrl(text: string, base?: URL): URL {
 }
 
 function normalizeMethod(method: string, url: URL): string {
-  if (!TOKEN_RE.test(method)) {
+  if (!HTTP_TOKEN.test(method)) {
     throw new OutboundError(
       'protocol',
       `method ${JSON.stringify(method)} is not a valid token`,
@@ -199,7 +196,7 @@ function sanitizeHeaders(
   const out: [string, string][] = [];
   for (const [name, rawValue] of headers) {
     const value = rawValue.trim();
-    if (!TOKEN_RE.test(name) || !VALUE_RE.test(value)) {
+    if (!HTTP_TOKEN.test(name) || !VALUE_RE.test(value)) {
       throw new OutboundError('protocol', `header ${JSON.stringify(name)} is not valid`, url.href);
     }
     const lower = name.toLowerCase();
@@ -207,7 +204,7 @@ function sanitizeHeaders(
       lower === 'host' ||
       lower === 'expect' ||
       lower.startsWith('proxy-') ||
-      HOP_BY_HOP.has(lower) ||
+      HOP_BY_HOP_FIELDS.has(lower) ||
       named.has(lower) ||
       (lower === 'content-length' && !streamed)
     ) {

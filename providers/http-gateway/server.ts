@@ -42,12 +42,6 @@ const IDEMPOTENT: ReadonlySet<string> = new Set([
   'DELETE',
 ]);
 
-/**
- * How long a retryable request may go unacknowledged before the loss of some host fails it over:
- * a live host acknowledges what it holds within two ACK_EVERY_MS ticks (200 ms).
- */
-const UNACKED_GRACE_MS = 1_000;
-
 /** How long a request waits for a broken NATS link to come back before its 503 (ms). */
 const RECONNECT_WAIT_MS = 2_000;
 
@@ -193,7 +187,7 @@ export class Gateway {
           this.#log.info({ app, routes: routes?.length ?? 0 }, 'routes updated');
         });
         this.#hostLoss = watchHostLoss(client, (loss) => {
-          const failed = client.abandonHost(loss.hostId, UNACKED_GRACE_MS);
+          const failed = client.abandonHost(loss.hostId);
           this.#log[failed > 0 || loss.reason === 'silent' ? 'warn' : 'info'](
             { ...loss, requestsFailedOver: failed },
             'host lost: its requests in flight fail over',

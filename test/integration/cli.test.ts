@@ -138,5 +138,28 @@ describe('weft CLI', () => {
   it('validates the example manifest', async () => {
     const r = await weft(['app', 'validate', join(ROOT, 'actors', 'app.yaml')]);
     expect(r.code).toBe(0);
+    expect(r.stderr).toBe('');
+  });
+
+  it('accepts a grant of every host, with a warning on stderr', async () => {
+    const file = join(await mkdtemp(join(tmpdir(), 'weft-caps-')), 'wide.yaml');
+    await writeFile(
+      file,
+      `apiVersion: weft/v1
+kind: Application
+metadata: { name: wide, version: 1.0.0 }
+spec:
+  actors:
+    - name: wide
+      module: ${join(ROOT, 'actors', 'dist', 'fetch.wasm')}
+      capabilities: { outboundHttp: ['*://*:*'] }
+`,
+    );
+    const r = await weft(['app', 'validate', file]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/wide\.yaml: valid/);
+    expect(r.stderr).toMatch(
+      /^weft: warning: actor 'wide': capabilities\.outboundHttp '\*:\/\/\*:\*' grants every host/,
+    );
   });
 });

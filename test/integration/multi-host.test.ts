@@ -116,9 +116,6 @@ it('spreads requests over both hosts, and survives SIGKILL of one', async () => 
       expect(JSON.parse(r.text)).toMatchObject({ code: 'WEFT_ERR_HOST_LOST' });
     }
   }
-  // Requests A held: as many as failed over (GETs retried elsewhere) or were lost (POSTs).
-  const lostPosts = posts.filter((r) => r.status === 502).length;
-  expect(lostPosts).toBeLessThanOrEqual(held['HOSTA']!);
   // The dead host's subscriptions go with its connection; every later request is served by B.
   await until(
     async () => {

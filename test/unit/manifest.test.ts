@@ -7,6 +7,7 @@ import {
   MANIFEST_SCHEMA,
   type ManifestProblem,
   manifestJsonSchema,
+  manifestWarnings,
   parseManifest,
   parseModuleRef,
 } from '../../lattice/manifest/index.ts';
@@ -372,6 +373,43 @@ describe('parseManifest: invalid manifests', () => {
       ['spec.actors[0].capabilities.sockets.bind', 12, 65],
     ]);
     expect(errors[0]?.message).toContain("'<scheme>://<host>[:<port>]'");
+  });
+
+  it('checks allowlist entries with the policy parser, and warns of a grant of every host', () => {
+    const text = (outbound: string, connect: string) => `apiVersion: weft/v1
+kind: Application
+metadata: { name: caps, version: 1.0.0 }
+spec:
+  actors:
+    - name: a
+      module: ./a.wasm
+      capabilities:
+        outboundHttp: [${outbound}]
+        sockets: { connect: [${connect}] }
+`;
+    const { lines } = invalid(
+      'caps.yaml',
+      text('"https://api.example.com:9000-8000", "http://10.0.0.0/33"', '"tcp://db.internal"'),
+    );
+    expect(lines).toEqual([
+      "caps.yaml:9:24: spec.actors[0].capabilities.outboundHttp[0]: 'https://api.example.com:9000-8000': port range 9000-8000 is empty",
+      expect.stringMatching(
+        /^caps\.yaml:9:61: spec\.actors\[0\]\.capabilities\.outboundHttp\[1\]: 'http:\/\/10\.0\.0\.0\/33': .*33/,
+      ),
+      expect.stringMatching(
+        /^caps\.yaml:10:30: spec\.actors\[0\]\.capabilities\.sockets\.connect\[0\]: 'tcp:\/\/db\.internal': a port is required/,
+      ),
+    ]);
+    const ok = parseManifest(
+      text('"https://api.example.com", "*://*:*"', '"tcp://db.internal:5432"'),
+      'ok.yaml',
+    );
+    expect(manifestWarnings(ok)).toEqual([
+      expect.stringMatching(
+        /^actor 'a': capabilities\.outboundHttp '\*:\/\/\*:\*' grants every host/,
+      ),
+    ]);
+    expect(manifestWarnings(parseFixture('valid-full.yaml'))).toEqual([]);
   });
 
   it('checks spreads: unique names, string requirements, not every weight 0', () => {

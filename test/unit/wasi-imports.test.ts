@@ -16,6 +16,7 @@ import {
   type WasiOptions,
 } from '../../host/wasi/index.ts';
 import { WASI_PREVIEW1_SIGNATURES } from '../../host/wasi/signatures.ts';
+import { uleb128 } from '../../lattice/index.ts';
 
 type Import = (...args: (number | bigint)[]) => number;
 
@@ -596,21 +597,9 @@ describe('poll_oneoff', () => {
   });
 });
 
-/** Unsigned LEB128, as the Wasm binary format encodes sizes and counts. */
-function uleb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let byte = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) byte |= 0x80;
-    out.push(byte);
-  } while (n !== 0);
-  return out;
-}
-
-const str = (s: string): number[] => [...uleb(s.length), ...bytes(s)];
-const vec = (items: number[][]): number[] => [...uleb(items.length), ...items.flat()];
-const section = (id: number, body: number[]): number[] => [id, ...uleb(body.length), ...body];
+const str = (s: string): number[] => [...uleb128(s.length), ...bytes(s)];
+const vec = (items: number[][]): number[] => [...uleb128(items.length), ...items.flat()];
+const section = (id: number, body: number[]): number[] => [id, ...uleb128(body.length), ...body];
 
 // A hand-assembled module: `imports` as functions of type () → (), a 1-page memory, and an
 // exported function `hello`; `_start` only if asked.

@@ -7,6 +7,8 @@
  *   (d) the same hello C program compiled natively under lighttpd's mod_cgi (classic CGI)
  *   (e) GET /fetch through the lattice: WCGI whose guest makes one outbound HTTP call (weft_http,
  *       policy-checked) per request to the node:http server of (c)
+ *   (f) the lattice floor: gateway + NATS + a JavaScript responder with no Wasm behind it
+ *       (bench/floor.ts), the ceiling of any actor's row
  * plus instance start (µs, compiled module cached) and deploy → first 200 (ms), and last a
  * scale-out table (bench/scale.ts): 1, 2, 3 hosts behind one gateway, and SIGKILL failover time.
  * Prints a table and writes bench/results/latest.json.
@@ -327,6 +329,36 @@ spec:
       );
       Object.assign(outbound, r.url ? { url: r.url } : { skip: r.skip });
     }
+
+    // The lattice floor: an actor no host may run (its spread matches no host), answered by
+    // bench/floor.ts instead, so the row costs the gateway and NATS and nothing else.
+    const floor: { name: string; url?: string; skip?: string } = { name: 'lattice-floor' };
+    const floorYaml = `apiVersion: weft/v1
+kind: Application
+metadata: { name: bench-floor, version: 1.0.0 }
+spec:
+  actors:
+    - name: floor
+      module: ${HELLO_WASM}
+      spread: [{ name: nowhere, requirements: { weft-bench: floor-only } }]
+      routes: [{ path: /floor }]
+`;
+    await procs.start(
+      node,
+      [join(root, 'bench', 'floor.ts'), nats.url, lattice, 'floor'],
+      /floor ready/,
+    );
+    Object.assign(
+      floor,
+      await deployAndProbe(
+        client,
+        join(dir, 'floor.yaml'),
+        floorYaml,
+        `${gatewayUrl}/floor?name=bench`,
+        'Hello, bench!\n',
+      ),
+    );
+    delete (floor as { firstMs?: number }).firstMs;
     await client.close();
 
     // Start every server first, then run the rows in interleaved rounds and keep each row's
@@ -335,6 +367,7 @@ spec:
       { name: 'wcgi-lattice', url: `${gatewayUrl}/hello?name=bench` },
       proxy,
       outbound,
+      floor,
     ];
     targets.push({ name: 'node-http', url: `${nodeUrl}/hello?name=bench` });
     targets.push({ name: 'classic-cgi-lighttpd', ...(await startLighttpd()) });
@@ -393,6 +426,8 @@ spec:
         proxyVsNodeHttp: ratio(rps('proxy-lattice'), rps('node-http')),
         proxyVsWcgi: ratio(rps('proxy-lattice'), rps('wcgi-lattice')),
         outboundVsWcgi: ratio(rps('wcgi-outbound'), rps('wcgi-lattice')),
+        floorVsNodeHttp: ratio(rps('lattice-floor'), rps('node-http')),
+        proxyVsFloor: ratio(rps('proxy-lattice'), rps('lattice-floor')),
       },
       instanceStartUs: startUs,
       wasiFiles,
@@ -419,6 +454,8 @@ spec:
         `proxy vs node:http     ${results.ratios.proxyVsNodeHttp ?? 'n/a'}x   (target >= 0.4)`,
         `proxy vs WCGI          ${results.ratios.proxyVsWcgi ?? 'n/a'}x`,
         `WCGI+outbound vs WCGI  ${results.ratios.outboundVsWcgi ?? 'n/a'}x   (one checked outbound call per request)`,
+        `lattice floor vs node  ${results.ratios.floorVsNodeHttp ?? 'n/a'}x   (gateway + NATS, no actor: the ceiling)`,
+        `proxy vs floor         ${results.ratios.proxyVsFloor ?? 'n/a'}x`,
         `instance start         ${startUs} µs median   (target <= 100)`,
         `deploy -> first 200    ${deployMs} ms   (target <= 1000)`,
         'skipped' in wasiFiles

@@ -2,19 +2,37 @@
  * Builds every actor from source: `actors/<name>/*.c` → `actors/dist/<name>.wasm`, and each test
  * fixture `test/fixtures/actors/<name>.c` → `test/fixtures/actors/dist/<name>.wasm`, with clang and
  * wasi-libc. `actors/include` (the WASIX socket and thread headers) is on every build's include
- * path. A module is rebuilt only when a source, or a header in `actors/include`, is newer than it.
+ * path. An actor with an `index.ts` instead is AssemblyScript, compiled with the `assemblyscript`
+ * package's asc against the bindings in `actors/assemblyscript`. A module is rebuilt only when a
+ * source, or a header in `actors/include` (a binding in `actors/assemblyscript`), is newer than it.
  * `--native` also builds `actors/<name>/*.c` for the host (`bench/.build/<name>.cgi`), for the
  * classic-CGI baseline.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const CLANG = process.env['WEFT_CLANG'] ?? 'clang';
 const INCLUDE = join(root, 'actors', 'include');
 const WASM_FLAGS = ['--target=wasm32-wasi', '-Oz', '-Wall', '-Wl,--strip-all', '-I', INCLUDE];
+const AS_LIB = join(root, 'actors', 'assemblyscript');
+const ASC = join(root, 'node_modules', 'assemblyscript', 'bin', 'asc.js');
+/**
+ * A WASI command for the stub runtime (one instance per request never needs to free), its top
+ * level run as `_start`, and the compiler's aborts routed to stderr and exit (wasi.ts), so the
+ * module imports only WASI and weft_http. Paths are relative to the root, where asc runs.
+ */
+const AS_FLAGS = [
+  '--runtime',
+  'stub',
+  '--exportStart',
+  '_start',
+  '-O3z',
+  '--use',
+  'abort=actors/assemblyscript/wasi/wasiAbort',
+];
 
 /** The `.h` files directly in dir (none when it does not exist). */
 function headersIn(dir: string): string[] {
@@ -41,6 +59,32 @@ function build(
   return true;
 }
 
+/**
+ * `index.ts` of an AssemblyScript actor → `out`, when a source is newer than it. Without the
+ * `assemblyscript` package (a checkout without `npm install`, the Dockerfile's C-only stage) the
+ * actor is left out, and said so.
+ */
+function buildAssemblyScript(dir: string, out: string): boolean {
+  const ts = (d: string) =>
+    readdirSync(d)
+      .filter((f) => f.endsWith('.ts'))
+      .map((f) => join(d, f));
+  if (existsSync(out) && statSync(out).mtimeMs >= newest([...ts(dir), ...ts(AS_LIB)])) return false;
+  if (!existsSync(ASC)) {
+    process.stderr.write(
+      `actors/build.ts: ${relative(root, dir)} not built: AssemblyScript is not installed (npm install)\n`,
+    );
+    return false;
+  }
+  mkdirSync(dirname(out), { recursive: true });
+  const entry = relative(root, join(dir, 'index.ts'));
+  execFileSync(process.execPath, [ASC, entry, '-o', out, ...AS_FLAGS], {
+    cwd: root,
+    stdio: 'inherit',
+  });
+  return true;
+}
+
 function checkClang(): void {
   try {
     execFileSync(CLANG, ['--version'], { stdio: 'ignore' });
@@ -62,6 +106,10 @@ const actorsDir = join(root, 'actors');
 for (const name of readdirSync(actorsDir).sort()) {
   const dir = join(actorsDir, name);
   if (name === 'dist' || name === 'include' || !statSync(dir).isDirectory()) continue;
+  if (existsSync(join(dir, 'index.ts'))) {
+    if (buildAssemblyScript(dir, join(actorsDir, 'dist', `${name}.wasm`))) built++;
+    continue;
+  }
   const sources = readdirSync(dir)
     .filter((f) => f.endsWith('.c'))
     .map((f) => join(dir, f));

@@ -32,6 +32,7 @@ import {
   type NatsAuth,
   redactServers,
   assertIssuerKey,
+  parseAllowEntry,
 } from '../lattice/index.ts';
 import { Gateway } from '../providers/http-gateway/index.ts';
 import {
@@ -42,76 +43,36 @@ import {
   type NatsServerHandle,
 } from './nats-server.ts';
 import { inspectFile, keysNew, signFile } from './sign.ts';
+import {
+  loadSecretsSeed,
+  localSecretsKey,
+  publishLocalSecretsKey,
+  secretCommand,
+  secretUsage,
+} from './secrets.ts';
+import { serveUi } from './ui.ts';
+import {
+  commandHelp,
+  findCommand,
+  globalParseOptions,
+  mainHelp,
+  optionsOf,
+  wantsHelp,
+} from './commands.ts';
+import { SHELLS, completionScript, type Shell } from './completion.ts';
+import { ObserveUsageError, cmdLogs, cmdSpy } from './observe.ts';
+import { setupTracing } from './tracing.ts';
+import { nextStep, unknownCommand, usageHint } from './hints.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const env = process.env;
 const DEFAULT_NATS = 'nats://127.0.0.1:4222';
 
-const HELP = `weft: a distributed WebAssembly actor mesh on NATS
-
-Usage: weft <command> [options]
-
-Run a lattice
-  up [--http-port P] [--nats URL]   NATS (unless --nats), a host, a gateway and the example app
-  up --cluster 3                    the same on a local 3-server NATS cluster (buckets R3)
-  host [--label k=v]... [--workers N] [--host-id ID] [--heartbeat-ms MS] [--no-scheduler]
-       [--trusted-issuer PUBKEY]... SIGTERM drains: placements move, requests in flight finish;
-                                    with trusted issuers, runs only modules they signed
-  gateway [--listen ADDR:PORT]
-
-Run one module, no lattice
-  run [--dir HOST[::GUEST]]... [--env K=V]... [--memory-mib N] MODULE.wasm [--] [ARGS...]
-                                    run a WASI command (exit code = the guest's)
-  run --serve [--listen ADDR:PORT] [--dir ...] [--env ...] MODULE.wasm
-                                    serve a WCGI or WASIX proxy module over HTTP
-                                    (default 127.0.0.1:8000; a proxy module's port 80)
-
-Deploy and inspect
-  push FILE.wasm [--tag NAME:TAG]   store a module, print its digest
-  deploy FILE.yaml [--no-wait]      validate, push modules, store and place the application
-  deploy NAME --version V           deploy a version kept in the app's history again (roll back)
-  undeploy NAME
-  status NAME [--json]              per actor: instances wanted and running, hosts, what is wrong
-  app validate FILE.yaml            check a manifest without a lattice
-  app history NAME [--json]         the versions kept (10), the current one starred
-  get hosts|apps|actors|routes [--json]
-  call ACTOR [--method M] [--path P] [-H 'K: V']... [--data @FILE|TEXT] [-i]
-
-Sign modules (docs/signing.md)
-  keys new [--out FILE]             a new issuer key: prints public (A...) and seed (SA...), or
-                                    writes the seed to FILE (mode 0600) and prints the public key
-  sign MODULE --issuer SEED_OR_FILE --name N [--expires 30d|SECONDS] [-o OUT.wasm]
-                                    embed a signed JWT (section weft-jwt); default OUT: MODULE_s.wasm
-  inspect MODULE [--json]           the claims and checks (exit 1 if unsigned or not valid)
-
-Global options
-  --nats URL[,URL]   NATS servers (env WEFT_NATS_URL, default ${DEFAULT_NATS})
-  --lattice NAME     lattice name (env WEFT_LATTICE, default "default")
-  --user U --password P | --token T | --creds FILE | --nkey FILE
-                     NATS credentials (env WEFT_USER, WEFT_PASSWORD, WEFT_TOKEN, WEFT_CREDS,
-                     WEFT_NKEY; prefer the variables or files to secrets on the command line)
-  --tls-ca FILE [--tls-cert FILE --tls-key FILE]
-                     TLS to NATS: the CA to trust, this client's certificate (env WEFT_TLS_CA,
-                     WEFT_TLS_CERT, WEFT_TLS_KEY); see docs/security.md
-  --log-level L      pino level (env WEFT_LOG_LEVEL, default info for services, warn for commands)
-  -h, --help
-`;
+// The commands, their options and help are in bin/commands.ts: add a new command's entry there.
+const HELP = mainHelp();
 
 type Opts = ParseArgsConfig['options'];
-const GLOBAL: NonNullable<Opts> = {
-  nats: { type: 'string' },
-  lattice: { type: 'string' },
-  'log-level': { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
-  user: { type: 'string' },
-  password: { type: 'string' },
-  token: { type: 'string' },
-  creds: { type: 'string' },
-  nkey: { type: 'string' },
-  'tls-ca': { type: 'string' },
-  'tls-cert': { type: 'string' },
-  'tls-key': { type: 'string' },
-};
+const GLOBAL: NonNullable<Opts> = globalParseOptions();
 
 function parse(args: string[], options: NonNullable<Opts>) {
   return parseArgs({
@@ -430,6 +391,8 @@ async function cmdUp(c: Common, v: Record<string, unknown>): Promise<void> {
   if (clusterSize > 0 && (v['nats'] !== undefined || env['WEFT_NATS_URL'])) {
     throw new UsageError('weft up: --cluster starts its own servers; leave out --nats');
   }
+  // A local lattice gets a secrets key of its own, so that `weft secret put` just works.
+  const secretsKey = await localSecretsKey(flagOrEnv(v, 'secrets-key'), join(root, '.weft'));
   if (clusterSize > 0) {
     nats = await startNatsCluster(clusterSize, {
       dir: join(root, '.weft', `nats-cluster-${clusterSize}`),
@@ -449,7 +412,20 @@ async function cmdUp(c: Common, v: Record<string, unknown>): Promise<void> {
     urls = [one.url];
     c.log.info({ url: one.url, natsPid: one.pid }, 'nats-server started');
   }
-  const host = new Host({ nats: urls, auth: c.auth, lattice: c.lattice, log: c.log });
+  // The host's metrics and health: 9464 (Prometheus exporters' usual port) when free.
+  const metrics = metricsListen(v) ?? {
+    host: '127.0.0.1',
+    port: (await portIsFree(9464)) ? 9464 : 0,
+  };
+  const host = new Host({
+    metrics,
+    nats: urls,
+    auth: c.auth,
+    lattice: c.lattice,
+    log: c.log,
+    secretsKey,
+    environment: env,
+  });
   const httpPort = Number(v['http-port'] ?? env['WEFT_HTTP_PORT'] ?? 8080);
   const gateway = new Gateway({
     nats: urls,
@@ -477,6 +453,7 @@ async function cmdUp(c: Common, v: Record<string, unknown>): Promise<void> {
     const manifestFile = join(root, 'actors', 'app.yaml');
     const manifest = parseManifest(await readFile(manifestFile, 'utf8'), manifestFile);
     await withClient({ ...c, nats: urls }, async (client) => {
+      await publishLocalSecretsKey(client, secretsKey, c.log);
       const app = await deployApplication(client, manifest, manifestFile);
       const st = await waitForApp(client, app.name, 30_000);
       endProgress();
@@ -492,6 +469,9 @@ async function cmdUp(c: Common, v: Record<string, unknown>): Promise<void> {
         '',
         `weft is up (lattice "${c.lattice}")`,
         `  HTTP  ${gateway.url}/   try ${gateway.url}/hello?name=you`,
+        `  dashboard  ${gateway.url}/_weft/`,
+        `  metrics  host ${host.metricsUrl}/metrics   gateway ${gateway.url}/_weft/metrics`,
+        `  health   host ${host.metricsUrl}/readyz    gateway ${gateway.url}/_weft/readyz (and /livez)`,
         `  NATS  ${redactServers(urls).replaceAll(', ', ',')}${nats ? '' : ' (external)'}`,
         `  weft get hosts${urls.join(',') === DEFAULT_NATS ? '' : ` --nats ${redactServers(urls).replaceAll(', ', ',')}`}`,
         'Ctrl-C stops everything.',
@@ -514,6 +494,8 @@ interface RunArgs {
   serve: boolean;
   listen: string;
   memoryMiB: number | undefined;
+  /** `--allow-connect` entries: outbound sockets a WASIX module may open. */
+  connect: string[];
 }
 
 /**
@@ -529,6 +511,7 @@ function parseRunArgs(argv: string[]): RunArgs {
     serve: false,
     listen: '127.0.0.1:8000',
     memoryMiB: undefined,
+    connect: [],
   };
   let i = 0;
   const value = (flag: string): string => {
@@ -580,6 +563,18 @@ function parseRunArgs(argv: string[]): RunArgs {
         out.memoryMiB = m;
         break;
       }
+      case '--allow-connect': {
+        const entry = v();
+        try {
+          parseAllowEntry(entry);
+        } catch (err) {
+          throw new UsageError(`weft run: --allow-connect: ${(err as Error).message}`, {
+            cause: err,
+          });
+        }
+        out.connect.push(entry);
+        break;
+      }
       case '--log-level':
         v();
         break;
@@ -595,6 +590,19 @@ function parseRunArgs(argv: string[]): RunArgs {
   return out;
 }
 
+/** `--metrics ADDR:PORT` (env WEFT_METRICS): where to serve /metrics, /livez and /readyz. */
+function metricsListen(
+  values: Record<string, unknown>,
+): { host: string; port: number } | undefined {
+  const value = flagOrEnv(values, 'metrics');
+  if (value === undefined) return undefined;
+  try {
+    return splitListen(value);
+  } catch (err) {
+    throw new UsageError(`--metrics expects ADDR:PORT, got '${value}'`, { cause: err });
+  }
+}
+
 function splitListen(listen: string): { host: string; port: number } {
   const i = listen.lastIndexOf(':');
   const port = Number(listen.slice(i + 1));
@@ -607,16 +615,24 @@ function splitListen(listen: string): { host: string; port: number } {
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   if (!cmd || cmd === '-h' || cmd === '--help' || cmd === 'help') {
-    print(HELP);
+    // `weft help CMD` is `weft CMD --help`.
+    const about = cmd === 'help' && rest[0] !== undefined ? commandHelp(rest[0]) : undefined;
+    if (cmd === 'help' && rest[0] !== undefined && about === undefined) {
+      throw new UsageError(unknownCommand(rest[0]));
+    }
+    print(about ?? HELP);
     return cmd ? 0 : 2;
+  }
+  if (findCommand(cmd) !== undefined && wantsHelp(cmd, rest)) {
+    print(commandHelp(cmd)!);
+    return 0;
   }
   switch (cmd) {
     case 'up': {
-      const { values } = parse(rest, {
-        'http-port': { type: 'string' },
-        cluster: { type: 'string' },
-      });
-      await cmdUp(common(values, true), values);
+      const { values } = parse(rest, optionsOf('up'));
+      const c = common(values, true);
+      await setupTracing('weft', env, c.log);
+      await cmdUp(c, values);
       return -1;
     }
     case 'run': {
@@ -631,6 +647,7 @@ async function main(argv: string[]): Promise<number> {
           args: r.guestArgs,
           env: r.env,
           dirs: r.dirs,
+          connect: r.connect,
           log,
           ...(r.memoryMiB === undefined ? {} : { limits: { memoryMiB: r.memoryMiB } }),
         });
@@ -648,18 +665,12 @@ async function main(argv: string[]): Promise<number> {
         args: r.guestArgs,
         env: r.env,
         dirs: r.dirs,
+        connect: r.connect,
         ...(r.memoryMiB === undefined ? {} : { memoryMiB: r.memoryMiB }),
       });
     }
     case 'host': {
-      const { values } = parse(rest, {
-        label: { type: 'string', multiple: true },
-        workers: { type: 'string' },
-        'host-id': { type: 'string' },
-        'heartbeat-ms': { type: 'string' },
-        'no-scheduler': { type: 'boolean' },
-        'trusted-issuer': { type: 'string', multiple: true },
-      });
+      const { values } = parse(rest, optionsOf('host'));
       const c = common(values, true);
       const trustedIssuers = (
         (values['trusted-issuer'] as string[] | undefined) ??
@@ -684,11 +695,15 @@ async function main(argv: string[]): Promise<number> {
         labels[l.slice(0, i)] = l.slice(i + 1);
       }
       const workers = values.workers ?? env['WEFT_WORKERS'];
+      const secretsFlag = flagOrEnv(values, 'secrets-key');
+      const secretsKey = secretsFlag === undefined ? undefined : await loadSecretsSeed(secretsFlag);
       const beat = values['heartbeat-ms'] ?? env['WEFT_HEARTBEAT_MS'];
       if (beat !== undefined && !(Number.isInteger(Number(beat)) && Number(beat) >= 100)) {
         throw new UsageError(`--heartbeat-ms expects an integer >= 100, got '${beat}'`);
       }
+      const metrics = metricsListen(values);
       const host = new Host({
+        ...(metrics === undefined ? {} : { metrics }),
         nats: c.nats,
         auth: c.auth,
         lattice: c.lattice,
@@ -697,14 +712,18 @@ async function main(argv: string[]): Promise<number> {
         ...(beat === undefined ? {} : { heartbeatMs: Number(beat) }),
         ...(values['no-scheduler'] === true ? { scheduler: false } : {}),
         ...(trustedIssuers.length === 0 ? {} : { trustedIssuers }),
+        ...(secretsKey === undefined ? {} : { secretsKey }),
+        environment: env,
         ...(workers === undefined ? {} : { workers: Number(workers) }),
         ...((values['host-id'] ?? env['WEFT_HOST_ID']) === undefined
           ? {}
           : { hostId: String(values['host-id'] ?? env['WEFT_HOST_ID']) }),
       });
+      const tracing = await setupTracing('weft-host', env, c.log);
       await host.start();
       const stop = async () => {
         await host.stop();
+        await tracing?.shutdown();
         process.exit(0);
       };
       process.once('SIGINT', () => void stop());
@@ -712,19 +731,24 @@ async function main(argv: string[]): Promise<number> {
       return -1;
     }
     case 'gateway': {
-      const { values } = parse(rest, { listen: { type: 'string' } });
+      const { values } = parse(rest, optionsOf('gateway'));
       const c = common(values, true);
       const { host, port } = splitListen(
         String(values.listen ?? env['WEFT_LISTEN'] ?? '127.0.0.1:8080'),
       );
+      const metrics = metricsListen(values);
       const gateway = new Gateway({
+        ...(metrics === undefined ? {} : { metrics }),
         nats: c.nats,
         auth: c.auth,
         lattice: c.lattice,
         log: c.log,
         host,
         port,
+        dashboard:
+          values['no-dashboard'] !== true && !/^(1|true)$/.test(env['WEFT_NO_DASHBOARD'] ?? ''),
       });
+      const tracing = await setupTracing('weft-gateway', env, c.log);
       await gateway.start();
       // Refused credentials do not get better with retries: say why and exit.
       gateway.connected().catch(async (err: unknown) => {
@@ -735,6 +759,35 @@ async function main(argv: string[]): Promise<number> {
       });
       const stop = async () => {
         await gateway.stop();
+        await tracing?.shutdown();
+        process.exit(0);
+      };
+      process.once('SIGINT', () => void stop());
+      process.once('SIGTERM', () => void stop());
+      return -1;
+    }
+    case 'ui': {
+      const { values } = parse(rest, optionsOf('ui'));
+      const c = common(values, true);
+      const { host, port } = splitListen(
+        String(values.listen ?? env['WEFT_LISTEN'] ?? '127.0.0.1:8090'),
+      );
+      const ui = await serveUi({
+        nats: c.nats,
+        auth: c.auth,
+        lattice: c.lattice,
+        log: c.log,
+        host,
+        port,
+      });
+      process.stderr.write(`weft: dashboard of lattice ${c.lattice} at ${ui.url}\n`);
+      ui.connected.catch((err: unknown) => {
+        const code = err instanceof WeftError ? `\n  (${err.code})` : '';
+        process.stderr.write(`weft: ${(err as Error).message}${code}\n`);
+        void ui.stop().finally(() => process.exit(1));
+      });
+      const stop = async () => {
+        await ui.stop();
         process.exit(0);
       };
       process.once('SIGINT', () => void stop());
@@ -742,7 +795,7 @@ async function main(argv: string[]): Promise<number> {
       return -1;
     }
     case 'push': {
-      const { values, positionals } = parse(rest, { tag: { type: 'string' } });
+      const { values, positionals } = parse(rest, optionsOf('push'));
       const file = positionals[0];
       if (!file) throw new UsageError('weft push: expected FILE.wasm');
       const c = common(values, false);
@@ -759,10 +812,7 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'deploy': {
-      const { values, positionals } = parse(rest, {
-        'no-wait': { type: 'boolean' },
-        version: { type: 'string' },
-      });
+      const { values, positionals } = parse(rest, optionsOf('deploy'));
       if (!positionals[0])
         throw new UsageError('weft deploy: expected FILE.yaml, or NAME --version V');
       const c = common(values, false);
@@ -782,7 +832,7 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'undeploy': {
-      const { values, positionals } = parse(rest, {});
+      const { values, positionals } = parse(rest, optionsOf('undeploy'));
       if (!positionals[0]) throw new UsageError('weft undeploy: expected NAME');
       await withClient(common(values, false), (client) =>
         undeployApplication(client, positionals[0]!),
@@ -791,7 +841,7 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'app': {
-      const { values, positionals } = parse(rest, { json: { type: 'boolean' } });
+      const { values, positionals } = parse(rest, optionsOf('app'));
       if (positionals[0] === 'history' && positionals[1]) {
         const name = positionals[1];
         const history = await withClient(common(values, false), async (client) =>
@@ -824,7 +874,7 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'status': {
-      const { values, positionals } = parse(rest, { json: { type: 'boolean' } });
+      const { values, positionals } = parse(rest, optionsOf('status'));
       if (!positionals[0]) throw new UsageError('weft status: expected NAME');
       const st = await withClient(common(values, false), (client) =>
         appStatus(client, positionals[0]!),
@@ -843,19 +893,24 @@ async function main(argv: string[]): Promise<number> {
       }
       return st.state === 'running' ? 0 : 1;
     }
+    case 'secret': {
+      const { positionals, values } = parse(rest, optionsOf('secret'));
+      const usage = secretUsage(positionals, values);
+      if (usage !== undefined) throw new UsageError(usage);
+      const out = await withClient(common(values, false), (client) =>
+        secretCommand(client, positionals, values),
+      );
+      process.stdout.write(out);
+      return 0;
+    }
     case 'keys': {
-      const { positionals, values } = parse(rest, { out: { type: 'string' } });
+      const { positionals, values } = parse(rest, optionsOf('keys'));
       if (positionals[0] !== 'new') throw new UsageError('weft keys new [--out FILE]');
       process.stdout.write(await keysNew(values.out as string | undefined));
       return 0;
     }
     case 'sign': {
-      const { values, positionals } = parse(rest, {
-        issuer: { type: 'string' },
-        name: { type: 'string' },
-        expires: { type: 'string' },
-        out: { type: 'string', short: 'o' },
-      });
+      const { values, positionals } = parse(rest, optionsOf('sign'));
       const issuer = (values.issuer as string | undefined) ?? env['WEFT_ISSUER'];
       if (!positionals[0] || !issuer || !values.name) {
         throw new UsageError(
@@ -873,31 +928,49 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'inspect': {
-      const { values, positionals } = parse(rest, { json: { type: 'boolean' } });
+      const { values, positionals } = parse(rest, optionsOf('inspect'));
       if (!positionals[0]) throw new UsageError('weft inspect MODULE [--json]');
       const r = await inspectFile(positionals[0], values.json === true);
       process.stdout.write(r.output);
       return r.code;
     }
     case 'get': {
-      const { values, positionals } = parse(rest, { json: { type: 'boolean' } });
+      const { values, positionals } = parse(rest, optionsOf('get'));
+      const kinds = findCommand('get')!.words!;
+      if (!kinds.includes(positionals[0] ?? '')) {
+        throw new UsageError(
+          `weft get: expected ${kinds.join(', ')}, got '${positionals[0] ?? ''}'`,
+        );
+      }
       await cmdGet(common(values, false), positionals[0], values.json === true);
       return 0;
     }
-    case 'call': {
-      const { values, positionals } = parse(rest, {
-        method: { type: 'string', short: 'X' },
-        path: { type: 'string' },
-        header: { type: 'string', short: 'H', multiple: true },
-        data: { type: 'string', short: 'd' },
-        include: { type: 'boolean', short: 'i' },
-        timeout: { type: 'string' },
+    case 'logs':
+    case 'spy': {
+      const { values, positionals } = parse(rest, optionsOf(cmd));
+      const run = cmd === 'logs' ? cmdLogs : cmdSpy;
+      return run(common(values, false), positionals, values).catch((err: unknown) => {
+        throw err instanceof ObserveUsageError ? new UsageError(err.message) : err;
       });
+    }
+    case 'call': {
+      const { values, positionals } = parse(rest, optionsOf('call'));
       if (!positionals[0]) throw new UsageError('weft call: expected ACTOR');
       return cmdCall(common(values, false), positionals[0], values as Record<string, unknown>);
     }
+    case 'completion': {
+      const { positionals } = parse(rest, optionsOf('completion'));
+      const shell = positionals[0];
+      if (!SHELLS.includes(shell as Shell)) {
+        throw new UsageError(
+          `weft completion: expected ${SHELLS.join(' or ')}, got '${shell ?? ''}'\n  \`weft completion --help\` says where to put the script`,
+        );
+      }
+      process.stdout.write(completionScript(shell as Shell));
+      return 0;
+    }
     default:
-      throw new UsageError(`unknown command '${cmd}' (see weft --help)`);
+      throw new UsageError(unknownCommand(cmd));
   }
 }
 
@@ -905,12 +978,32 @@ try {
   const code = await main(process.argv.slice(2));
   if (code >= 0) process.exit(code);
 } catch (err) {
-  if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-    process.stderr.write(`weft: ${(err as Error).message}\n`);
+  const cmd = process.argv[2];
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')) {
+    process.stderr.write(`${usageHint((err as Error).message, code, cmd)}\n`);
+    process.exit(2);
+  }
+  if (err instanceof UsageError) {
+    const m = err.message.startsWith('weft ') ? err.message : `weft: ${err.message}`;
+    const help = cmd !== undefined && findCommand(cmd) !== undefined && !m.includes('\n');
+    process.stderr.write(`${m}\n${help ? `  \`weft ${cmd} --help\` shows its usage\n` : ''}`);
     process.exit(2);
   }
   if (err instanceof WeftError) {
-    process.stderr.write(`weft: ${err.message}\n  (${err.code})\n`);
+    const next = nextStep(err, cmd);
+    process.stderr.write(`weft: ${err.message}\n  (${err.code})\n${next ? `  ${next}\n` : ''}`);
+    process.exit(1);
+  }
+  // A file named on the command line that cannot be read: say which, without a stack.
+  const sys = err as NodeJS.ErrnoException;
+  if (
+    typeof sys.path === 'string' &&
+    ['ENOENT', 'EACCES', 'EISDIR', 'ENOTDIR'].includes(String(code))
+  ) {
+    const why =
+      code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : 'not a file';
+    process.stderr.write(`weft: cannot read ${sys.path}: ${why}\n`);
     process.exit(1);
   }
   process.stderr.write(`weft: ${(err as Error).stack ?? String(err)}\n`);

@@ -18,13 +18,17 @@ import {
   Header,
   HostVerb,
   PlacementStore,
+  SecretResolver,
   WeftError,
   assertIssuerKey,
   attachBody,
   LiveBody,
   offerLive,
   connectLattice,
+  HealthServer,
+  envReferences,
   receiveBody,
+  secretsPublicKey,
   specDigest,
   unpack,
   verifyModule,
@@ -42,6 +46,8 @@ import { ProxyActor, type SharedModule } from './actor/proxy-actor.ts';
 import { WcgiActor, type LoadedModule, type LoadedTree } from './actor/wcgi-actor.ts';
 import { WorkerPool } from './actor/worker-pool.ts';
 import { Scheduler } from '../scheduler/scheduler.ts';
+import { HostMetrics, hostReadiness } from './metrics.ts';
+import { HostObserve } from './observe.ts';
 
 const DEFAULT_DRAIN_GRACE_MS = 10_000;
 /** How long a reply body stays offered for pulling (ms). */
@@ -70,6 +76,15 @@ export interface HostOptions {
    * start with WEFT_ERR_UNTRUSTED. Default: none, and signatures are not checked.
    */
   trustedIssuers?: string[];
+  /**
+   * The lattice's secrets key, a curve seed (`SX…`), to open the secrets actors' env refers to
+   * (`{ secret: NAME }`); without it such actors fail to start with WEFT_ERR_SECRET. Never logged.
+   */
+  secretsKey?: string;
+  /** The variables `{ hostEnv: VAR }` may read (bin/weft.ts: the process's own); `WEFT_*` never. */
+  environment?: Readonly<Record<string, string | undefined>>;
+  /** Serve `/metrics`, `/livez`, `/readyz` here (port 0: a free one). Default: not served. */
+  metrics?: { host: string; port: number };
 }
 
 interface Running {
@@ -116,6 +131,9 @@ export class Host {
   #scheduler: Scheduler | undefined;
   #draining = false;
   #pool!: WorkerPool;
+  /** Actors' output for `weft logs`, invocations for `weft spy`, and traces. */
+  #observe!: HostObserve;
+  #secrets!: SecretResolver;
   #subs: Subscription[] = [];
   #watches: { stop(): void }[] = [];
   #heartbeat: NodeJS.Timeout | undefined;
@@ -126,6 +144,13 @@ export class Host {
   readonly #compiledShared = new Map<string, Promise<SharedModule>>();
   /** Serializes reconciles so that two quick deploys apply in order. */
   #reconciling: Promise<void> = Promise.resolve();
+  readonly #metrics = new HostMetrics({
+    actors: () => this.#running.values(),
+    workerQueue: () => this.#pool?.queued ?? 0,
+    readiness: () => this.readiness(),
+  });
+  #health: HealthServer | undefined;
+  #started = false;
 
   constructor(opts: HostOptions) {
     this.#opts = opts;
@@ -133,6 +158,7 @@ export class Host {
     this.labels = { hostname: hostname(), ...opts.labels };
     this.#log = opts.log.child({ component: 'host', hostId: this.hostId });
     for (const key of opts.trustedIssuers ?? []) assertIssuerKey(key);
+    if (opts.secretsKey !== undefined) secretsPublicKey(opts.secretsKey);
   }
 
   get client(): LatticeClient {
@@ -149,6 +175,7 @@ export class Host {
     this.#client.onPermissionDenied((err) =>
       this.#log.error({ err: err.message }, 'NATS refused this host a permission it needs'),
     );
+    this.#metrics.nats.watch(this.#client);
     this.#pool = new WorkerPool({
       size: this.#opts.workers ?? availableParallelism(),
       log: this.#log,
@@ -156,15 +183,27 @@ export class Host {
     this.#artifacts = await ArtifactStore.open(this.#client);
     this.#apps = await AppStore.open(this.#client);
     this.#placementStore = await PlacementStore.open(this.#client);
+    this.#secrets = new SecretResolver({
+      client: this.#client,
+      seed: this.#opts.secretsKey,
+      environment: this.#opts.environment,
+      onChange: (name) => this.#secretChanged(name),
+    });
     const s = this.#client.subjects;
     await this.#refuseDuplicateId();
+    const m = this.#opts.metrics;
+    if (m !== undefined) this.#health = await HealthServer.listen(this.#metrics, m.host, m.port);
     this.#subs.push(
       this.#client.serve(s.hostPing(), () => this.inventory()),
       this.#client.serve(s.hostCtl(this.hostId, HostVerb.Get), () => this.inventory()),
     );
-    const reconcile = (name: string): void => {
-      this.#reconciling = this.#reconciling.then(() => this.#reconcileApp(name));
-    };
+    this.#observe = new HostObserve({
+      client: this.#client,
+      hostId: this.hostId,
+      runs: (actor) => this.#running.get(actor)?.state === 'running',
+    });
+    this.#observe.start();
+    const reconcile = (name: string): void => this.#reconcile(name);
     this.#watches.push(
       await this.#apps.watch((name, app) => {
         if (app === undefined) this.#appsByName.delete(name);
@@ -193,15 +232,42 @@ export class Host {
       });
       await this.#scheduler.start();
     }
+    this.#started = true;
     this.#log.info(
       {
         lattice: this.#opts.lattice,
         labels: this.labels,
         workers: this.#pool.size,
         trustedIssuers: this.#opts.trustedIssuers ?? [],
+        ...(this.#secrets.publicKey === undefined ? {} : { secretsKey: this.#secrets.publicKey }),
+        ...(this.#health === undefined ? {} : { metrics: this.#health.url }),
       },
       'host started',
     );
+    if (this.#secrets.publicKey !== undefined) {
+      const warning = await this.#secrets
+        .checkPublishedKey()
+        .catch((err: unknown) => `cannot read the secret store: ${(err as Error).message}`);
+      if (warning !== undefined) this.#log.warn(warning);
+    }
+  }
+
+  #reconcile(name: string): void {
+    this.#reconciling = this.#reconciling.then(() => this.#reconcileApp(name));
+  }
+
+  /** Actors whose env reads secret `name` start again with its new value (or fail without). */
+  #secretChanged(name: string): void {
+    const apps = new Set<string>();
+    for (const r of this.#running.values()) {
+      if (!envReferences(r.spec.env).secrets.includes(name)) continue;
+      r.fingerprint = '';
+      apps.add(r.app);
+    }
+    for (const app of apps) {
+      this.#log.info({ app, secret: name }, 'secret changed; restarting the actors that use it');
+      this.#reconcile(app);
+    }
   }
 
   /** Two hosts with one id would take each other's placements and invocations. */
@@ -218,6 +284,22 @@ export class Host {
         { details: { hostId: this.hostId, hostname: other.hostname } },
       );
     }
+  }
+
+  /** Where `/metrics`, `/livez` and `/readyz` are served (`metrics` option), if anywhere. */
+  get metricsUrl(): string | undefined {
+    return this.#health?.url;
+  }
+
+  /** `/readyz`: started, connected, not draining, and no actor placed here still starting. */
+  readiness(): ReturnType<typeof hostReadiness> {
+    return hostReadiness({
+      started: this.#started,
+      connected: this.#metrics.nats.connected,
+      draining: this.#draining,
+      placed: [...this.#placements.keys()].flatMap((app) => [...this.#placedHere(app).keys()]),
+      actors: this.#running,
+    });
   }
 
   inventory(): HostInventory {
@@ -263,6 +345,7 @@ export class Host {
     await this.#awaitReplacements();
     for (const w of this.#watches) w.stop();
     await this.#reconciling.catch(() => undefined);
+    await this.#secrets.stop();
     const running = [...this.#running.values()];
     this.#running.clear();
     await Promise.allSettled(running.map((r) => this.#stopActor(r)));
@@ -270,8 +353,10 @@ export class Host {
       hostId: this.hostId,
     });
     for (const sub of this.#subs) sub.unsubscribe();
+    this.#observe.stop();
     await this.#pool.close();
     await this.#client.close();
+    await this.#health?.close();
     this.#log.info('host stopped');
   }
 
@@ -352,6 +437,8 @@ export class Host {
     const log = this.#log.child({ actor: spec.name, app });
     const t0 = performance.now();
     try {
+      // Secrets first: an actor that cannot have its env fails before anything is loaded.
+      const env = await this.#secrets.resolve(spec.name, spec.env);
       const trees: LoadedTree[] = [];
       for (const f of spec.files) {
         const bundle = unpack<{ entries: LoadedTree['entries'] }>(
@@ -362,18 +449,28 @@ export class Host {
       let actor: WcgiActor | ProxyActor;
       if (spec.mode === 'proxy') {
         const module = await this.#loadSharedModule(spec);
-        actor = new ProxyActor({ app, spec, module, trees, log });
+        const observer = this.#metrics.observer(app, spec.name, spec.mode);
+        const output = this.#observe.actorLog(app, spec.name, log);
+        actor = new ProxyActor({ app, spec, env, module, trees, log, observer, output });
         r.actor = actor;
         // Serving starts only once every instance listens; a failure stops it and says why.
         await actor.start();
       } else {
         const module = await this.#loadModule(spec);
-        actor = new WcgiActor({ app, spec, module, trees, pool: this.#pool, log });
+        const observer = this.#metrics.observer(app, spec.name, spec.mode);
+        const output = this.#observe.actorLog(app, spec.name, log);
+        const pool = this.#pool;
+        actor = new WcgiActor({ app, spec, env, module, trees, pool, log, observer, output });
         r.actor = actor;
       }
       const s = this.#client.subjects;
       const handler = (body: unknown, msg: Msg) =>
-        this.#invoke(actor, body as InvokeRequest, msg.headers?.get(Header.Deadline));
+        this.#invoke(
+          actor,
+          body as InvokeRequest,
+          msg.headers?.get(Header.Deadline),
+          msg.headers?.get(Header.TraceParent),
+        );
       r.subs.push(
         this.#client.serve(s.rpc(spec.name), handler, { queue: spec.name, ack: this.hostId }),
         this.#client.serve(s.rpcHost(spec.name, this.hostId), handler, { ack: this.hostId }),
@@ -499,6 +596,7 @@ export class Host {
     actor: WcgiActor | ProxyActor,
     req: InvokeRequest,
     deadlineHeader: string | undefined,
+    traceparent: string | undefined,
   ): Promise<InvokeReply> {
     const { limits } = actor.spec;
     const callerDeadline = Number(deadlineHeader);
@@ -506,6 +604,8 @@ export class Host {
     const deadline = Number.isFinite(callerDeadline)
       ? Math.min(callerDeadline, ownDeadline)
       : ownDeadline;
+    const record = this.#metrics.invocation(actor.app, actor.spec.name, actor.spec.mode);
+    const watch = this.#observe.invocation(actor.app, actor.spec.name, req, traceparent);
     try {
       const body = await receiveBody(this.#client, req, {
         timeoutMs: limits.timeoutMs,
@@ -518,7 +618,10 @@ export class Host {
           `request body over ${limits.maxRequestBytes} bytes`,
         );
       }
-      const res = await actor.invoke(req.head, body, req.invocationId, deadline);
+      record.received(body.length);
+      const res = await actor.invoke(req.head, body, req.invocationId, deadline, watch.traceparent);
+      record.ok(res.body);
+      watch.ok(res.head.status);
       return {
         head: res.head,
         ...(res.body instanceof LiveBody
@@ -528,16 +631,15 @@ export class Host {
         timing: { startUs: res.startUs, runUs: res.runUs },
       };
     } catch (err) {
-      // Tie the error to this invocation and host, keeping its code.
+      record.failed(err);
+      watch.failed(err);
+      const ids = { invocationId: req.invocationId, hostId: this.hostId, traceId: watch.traceId };
+      // Tie the error to this invocation, host and trace, keeping its code.
       if (err instanceof WeftError) {
-        throw new WeftError(err.code, err.message, {
-          details: { ...err.details, invocationId: req.invocationId, hostId: this.hostId },
-        });
+        throw new WeftError(err.code, err.message, { details: { ...err.details, ...ids } });
       }
-      this.#log.error({ err, invocationId: req.invocationId }, 'invocation failed');
-      throw new WeftError(ErrorCode.Internal, 'internal host error', {
-        details: { invocationId: req.invocationId, hostId: this.hostId },
-      });
+      this.#log.error({ err, ...ids }, 'invocation failed');
+      throw new WeftError(ErrorCode.Internal, 'internal host error', { details: ids });
     }
   }
 }

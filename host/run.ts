@@ -21,10 +21,19 @@ export interface RunCommandOptions {
   env: Record<string, string>;
   /** Host directories mapped at guest paths, read-write. */
   dirs: { host: string; guest: string }[];
+  /** Outbound socket grants for a WASIX module (`--allow-connect tcp://host:port`). */
+  connect?: string[];
   /** Memory cap (default 4096 MiB, the most a 32-bit module can address). */
   memoryMiB?: number;
   /** Where a trap is reported (default: standard error). */
   onTrap?: (message: string) => void;
+}
+
+/** `--allow-connect` given for a module without sockets. */
+export function socketsNeedWasix(module: string): ModuleInvalidError {
+  return new ModuleInvalidError(
+    `${module}: --allow-connect grants WASIX sockets, and this module imports no wasix_32v1 calls (a WASI preview1 module has no sockets)`,
+  );
 }
 
 /** Stdio of this process as synchronous WASI sources and sinks. */
@@ -70,6 +79,7 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
   }
   const summary = await checkModule(bytes, opts.module);
   const onTrap = opts.onTrap ?? ((m: string) => writeSync(2, `weft: guest trapped: ${m}\n`));
+  if (opts.connect?.length && !summary.wasix) throw socketsNeedWasix(opts.module);
   if (summary.wasix) {
     // WASIX (sockets, threads): the kernel-thread runtime of proxy actors, stdio passed through.
     const shared = prepareSharedMemoryModule(
@@ -85,8 +95,10 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
       args: [basename(opts.module), ...opts.args],
       env: opts.env,
       dirs: opts.dirs,
+      connect: opts.connect ?? [],
       write: (fd, b) => sink[fd - 1]!.write(b),
       onTrap,
+      onDenied: (m) => writeSync(2, `weft: ${m}\n`),
     });
   }
   const prepared = prepareModule(bytes, opts.memoryMiB ?? 4096, opts.module, '--memory-mib');

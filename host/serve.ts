@@ -35,6 +35,7 @@ import { prepareModule, prepareSharedMemoryModule } from './actor/prepare-module
 import { ProxyActor, type ProxyTree } from './actor/proxy-actor.ts';
 import { WcgiActor } from './actor/wcgi-actor.ts';
 import { WorkerPool } from './actor/worker-pool.ts';
+import { socketsNeedWasix } from './run.ts';
 
 /** The guest's port that `weft run --serve` relays connections to (proxy modules). */
 const GUEST_PORT = 80;
@@ -48,6 +49,8 @@ export interface ServeOptions {
   env: Record<string, string>;
   /** Host directories mounted read-only, as a snapshot taken at start. */
   dirs: { host: string; guest: string }[];
+  /** Outbound socket grants for a WASIX module (`--allow-connect tcp://host:port`). */
+  connect?: string[];
   limits?: Partial<Limits>;
   log: Logger;
   workers?: number;
@@ -80,9 +83,10 @@ export async function serveModule(opts: ServeOptions): Promise<LocalServer> {
     env: opts.env,
     files: [],
     limits,
-    capabilities: {},
+    capabilities: opts.connect?.length ? { sockets: { connect: opts.connect } } : {},
     routes: [{ path: '/...', host: '*' }],
   };
+  if (opts.connect?.length && !summary.wasix) throw socketsNeedWasix(opts.module);
   const log = opts.log.child({ component: 'run', actor: name });
   if (summary.wasix) return serveProxy(opts, bytes, spec, trees, log);
   const prepared = prepareModule(bytes, limits.memoryMiB, opts.module, '--memory-mib');
@@ -110,7 +114,8 @@ export async function serveModule(opts: ServeOptions): Promise<LocalServer> {
         const traceparent = traceparentFor(headerValue(req, 'traceparent'));
         const body = await readBody(req, limits.maxRequestBytes);
         const head = requestHead(req, { path, query, routePrefix: '', traceparent });
-        const r = await actor.invoke(head, body, invocationId, Date.now() + limits.timeoutMs);
+        const deadline = Date.now() + limits.timeoutMs;
+        const r = await actor.invoke(head, body, invocationId, deadline, traceparent);
         writeResponse(req, res, r.head, r.body, [['x-weft-invocation-id', invocationId]]);
       } catch (err) {
         const r = replyError(req, res, err, invocationId);

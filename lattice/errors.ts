@@ -43,6 +43,12 @@ export const ErrorCode = {
    * user may not publish or subscribe to a subject it needed (a permission violation).
    */
   Unauthorized: 'WEFT_ERR_UNAUTHORIZED',
+  /**
+   * A secret an actor needs cannot be had: not in the lattice's secret store, no host variable of
+   * that name, no secrets key on the host, or an entry that does not decrypt (altered, or sealed
+   * for another key). Messages name the secret, never a value.
+   */
+  Secret: 'WEFT_ERR_SECRET',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -76,6 +82,7 @@ export const HTTP_STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = Object.f
   WEFT_ERR_HOST_LOST: 502,
   WEFT_ERR_UNTRUSTED: 403,
   WEFT_ERR_UNAUTHORIZED: 401,
+  WEFT_ERR_SECRET: 500,
 });
 
 const KNOWN_CODES = new Set<string>(Object.values(ErrorCode));

@@ -1,8 +1,8 @@
 /**
  * HTTP plumbing shared by every HTTP surface (the gateway, `weft run --serve`): reading a body
- * under a limit, and answering an error as `{ statusCode, code, error, message, invocationId }`.
+ * under a limit, and answering an error as
+ * `{ statusCode, code, error, message, invocationId, traceId }`.
  */
-import { randomBytes } from 'node:crypto';
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import { ErrorCode, HTTP_STATUS_BY_CODE, WeftError } from './errors.ts';
 import type { HeaderPair, HttpRequestHead, HttpResponseHead } from './http.ts';
@@ -40,14 +40,16 @@ function tooLarge(size: number, limit: number): WeftError {
 }
 
 /**
- * Answer `err` as JSON with the status its code maps to; returns the WeftError it answered
- * (unknown errors become WEFT_ERR_INTERNAL with a generic message) so the caller can log it.
+ * Answer `err` as JSON with the status its code maps to, and the request's trace id (also in the
+ * header `x-weft-trace-id`) when given; returns the WeftError it answered (unknown errors become
+ * WEFT_ERR_INTERNAL with a generic message) so the caller can log it.
  */
 export function replyError(
   req: IncomingMessage,
   res: ServerResponse,
   err: unknown,
   invocationId: string,
+  traceId?: string,
 ): { error: WeftError; statusCode: number; invocationId: string } {
   const e =
     err instanceof WeftError
@@ -65,12 +67,14 @@ export function replyError(
     error: STATUS_CODES[statusCode] ?? 'Error',
     message: e.message,
     invocationId: id,
+    ...(traceId === undefined ? {} : { traceId }),
   });
   const headers: Record<string, string | number> = {
     'content-type': 'application/json; charset=utf-8',
     'content-length': Buffer.byteLength(body),
     'x-weft-invocation-id': id,
   };
+  if (traceId !== undefined) headers['x-weft-trace-id'] = traceId;
   // An unread oversized body is not drained: close the connection instead.
   if (e.code === ErrorCode.RequestTooLarge) headers['connection'] = 'close';
   res.writeHead(statusCode, headers);
@@ -126,29 +130,6 @@ export function requestHead(
     serverPort: req.socket.localPort ?? 0,
     protocol: `HTTP/${req.httpVersion}`,
   };
-}
-
-const TRACEPARENT_RE = /^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
-
-// Random ids come from a pool refilled in blocks: one getrandom per 170 requests, not two each.
-const RANDOM_POOL_BYTES = 4096;
-let randomPool = randomBytes(RANDOM_POOL_BYTES);
-let randomOffset = 0;
-function randomHex(bytes: number): string {
-  if (randomOffset + bytes > RANDOM_POOL_BYTES) {
-    randomPool = randomBytes(RANDOM_POOL_BYTES);
-    randomOffset = 0;
-  }
-  const s = randomPool.toString('hex', randomOffset, randomOffset + bytes);
-  randomOffset += bytes;
-  return s;
-}
-
-/** A W3C traceparent: the caller's when valid, else a fresh one. */
-export function traceparentFor(incoming: string | undefined): string {
-  if (incoming && TRACEPARENT_RE.test(incoming) && !incoming.includes('0'.repeat(32)))
-    return incoming;
-  return `00-${randomHex(16)}-${randomHex(8)}-01`;
 }
 
 /**

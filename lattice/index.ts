@@ -19,3 +19,7 @@ export * from './status.ts';
 export * from './liveness.ts';
 export * from './allowlist.ts';
 export * from './security-config.ts';
+export * from './secrets.ts';
+export * from './metrics.ts';
+export * from './trace.ts';
+export * from './observe.ts';

@@ -9,9 +9,10 @@
  * only its own lattice's JetStream buckets `weft-<lattice>-*`, each API subject named stream by
  * stream (NATS wildcards match whole tokens, so `KV_weft-<lattice>-*` cannot be written). Within
  * the lattice:
- * - host: serves invocations (`rpc`) and control requests (`ctl.host`), publishes events, pulls
- *   and offers bodies (`stream`), reads the buckets (creating them if missing) and writes only
- *   what the scheduler owns (placements, leases). It cannot invoke actors or deploy.
+ * - host: serves invocations (`rpc`) and control requests (`ctl.host`, `ctl.logs`, `ctl.spy`),
+ *   publishes events and actors' output (`logs`, `spy`), pulls and offers bodies (`stream`),
+ *   reads the buckets (creating them if missing) and writes only what the scheduler owns
+ *   (placements, leases). It cannot invoke actors or deploy.
  * - gateway: sends invocations, follows host events, watches the route table. It cannot send a
  *   control request nor write any bucket.
  * - operator (the CLI): everything of its lattice, nothing of another's.
@@ -50,6 +51,7 @@ const BUCKETS: readonly BucketKind[] = [
   'leases',
   'tags',
   'artifacts',
+  'secrets',
 ];
 
 /** The JetStream stream behind a bucket: `KV_<bucket>`, or `OBJ_<bucket>` for the object store. */
@@ -116,7 +118,8 @@ function roleGroups(lattice: string, role: LatticeRole): RoleGroups {
   };
   switch (role) {
     case LatticeRole.Host: {
-      const read: BucketKind[] = ['apps', 'placements', 'leases', 'tags', 'artifacts'];
+      // secrets: sealed entries only; the host's secrets key, not NATS, keeps the values.
+      const read: BucketKind[] = ['apps', 'placements', 'leases', 'tags', 'artifacts', 'secrets'];
       return {
         publish: {
           allow: [
@@ -125,6 +128,10 @@ function roleGroups(lattice: string, role: LatticeRole): RoleGroups {
               subjects: [`${p}.evt.>`, s.hostPing(), `${p}.ctl.host.*.get`],
             },
             bodies,
+            {
+              why: "actors' output (weft logs) and invocations spied on (weft spy)",
+              subjects: [`${p}.logs.>`, `${p}.spy.>`],
+            },
             {
               why: 'JetStream: open (or create) and read its buckets',
               subjects: [
@@ -140,13 +147,23 @@ function roleGroups(lattice: string, role: LatticeRole): RoleGroups {
               subjects: [dataOf(s, 'placements'), dataOf(s, 'leases')],
             },
           ],
-          deny: [`${p}.rpc.>`, dataOf(s, 'apps'), dataOf(s, 'routes'), dataOf(s, 'artifacts')],
+          deny: [
+            `${p}.rpc.>`,
+            dataOf(s, 'apps'),
+            dataOf(s, 'routes'),
+            dataOf(s, 'artifacts'),
+            dataOf(s, 'secrets'),
+          ],
         },
         subscribe: {
           allow: [
             {
               why: 'invocations, control requests, events (the scheduler)',
               subjects: [`${p}.rpc.>`, `${p}.ctl.host.>`, `${p}.evt.>`],
+            },
+            {
+              why: 'requests for the output it keeps (weft logs), spy announcements (weft spy)',
+              subjects: [s.logHistoryAll(), s.spyInterest()],
             },
             bodies,
           ],

@@ -3,11 +3,11 @@
  * instances wanted and running, on which hosts, and why any are missing, from the application
  * store, the scheduler's placements and the hosts' own inventories.
  */
-import { specDigest } from './app.ts';
+import { specDigest, type DeployedApp } from './app.ts';
 import type { LatticeClient } from './client.ts';
 import { ErrorCode, WeftError } from './errors.ts';
 import type { HostInventory } from './inventory.ts';
-import { AppStore, PlacementStore, openLeases } from './stores.ts';
+import { AppStore, PlacementStore, openLeases, type AppPlacements } from './stores.ts';
 
 export interface ActorHostStatus {
   hostId: string;
@@ -60,6 +60,18 @@ export async function appStatus(
     {},
     opts.gatherMs ?? 300,
   );
+  return statusOf(app, placed, hosts);
+}
+
+/**
+ * The status of a deployed application from its placements and the hosts' inventories, without
+ * asking the lattice (the dashboard keeps all three up to date from watches and heartbeats).
+ */
+export function statusOf(
+  app: DeployedApp,
+  placed: AppPlacements | undefined,
+  hosts: readonly HostInventory[],
+): AppStatus {
   const actors: ActorStatus[] = app.actors.map((spec) => {
     const plan = placed?.actors[spec.name];
     const version = specDigest(spec);

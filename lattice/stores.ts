@@ -18,7 +18,7 @@ type BucketKind = Parameters<Subjects['bucket']>[0];
  * Open (creating if needed) a KV bucket of the lattice, replicated as the client's lattice says
  * (R3 on a cluster of three or more servers), retrying while JetStream elects a leader.
  */
-function openKv(
+export function openKv(
   client: LatticeClient,
   kind: BucketKind,
   opts: Partial<KvOptions> = {},
@@ -317,7 +317,7 @@ const WATCH_CHECK_MS = 2_000;
  * (or one that ended by itself) is opened again from the revision after the last one seen: a
  * watcher misses nothing across a cluster's failures, and is late by seconds at most.
  */
-async function watchKv(kv: KV, fn: (e: KvWatchEntry) => void): Promise<{ stop(): void }> {
+export async function watchKv(kv: KV, fn: (e: KvWatchEntry) => void): Promise<{ stop(): void }> {
   const state = { stopped: false, lastRevision: 0, behind: 0 };
   const open = () =>
     retryTransient('watch a bucket', () =>

@@ -68,6 +68,29 @@ export class Subjects {
     return `${this.prefix}.stream.${id}`;
   }
   /**
+   * Actors' output as log records (`LogBatch`), published by the host that runs them; `actor`
+   * `*` for every actor of the app (a subscription).
+   */
+  logs(app: string, actor: string): string {
+    return `${this.prefix}.logs.${app}.${actor}`;
+  }
+  /** The log records hosts keep of an app, asked of every host (gather): `LogHistoryRequest`. */
+  logHistory(app: string): string {
+    return `${this.prefix}.ctl.logs.${app}`;
+  }
+  /** Hosts subscribe here to answer `logHistory` for any app. */
+  logHistoryAll(): string {
+    return `${this.prefix}.ctl.logs.*`;
+  }
+  /** `weft spy` announces its interest in an actor here (`SpyInterest`), again and again. */
+  spyInterest(): string {
+    return `${this.prefix}.ctl.spy`;
+  }
+  /** One event per invocation of `actor` (`SpyEvent`), only while someone spies on it. */
+  spy(actor: string): string {
+    return `${this.prefix}.spy.${actor}`;
+  }
+  /**
    * The prefix of this lattice's reply subjects (inboxes): under the lattice's own prefix, so that
    * with NATS permissions a user of one lattice can neither read nor forge another's replies.
    */
@@ -75,7 +98,9 @@ export class Subjects {
     return `${this.prefix}.inbox`;
   }
   /** JetStream bucket names (KV and object store). */
-  bucket(kind: 'apps' | 'routes' | 'artifacts' | 'tags' | 'placements' | 'leases'): string {
+  bucket(
+    kind: 'apps' | 'routes' | 'artifacts' | 'tags' | 'placements' | 'leases' | 'secrets',
+  ): string {
     return `weft-${this.lattice}-${kind}`;
   }
 }

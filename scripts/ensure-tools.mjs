@@ -2,7 +2,8 @@
 // Makes sure the system tools weft's start, tests and bench need are present, installing them
 // with apt-get when this user may (root, or passwordless sudo): nats-server, and clang with
 // wasi-libc to build the actors. `--bench` also asks for lighttpd (the classic-CGI baseline;
-// the bench skips that row when it cannot be had). Plain JavaScript: runs on any Node.
+// the bench skips that row when it cannot be had); `--test` asks for chromium (the dashboard's
+// browser test drives it headless). Plain JavaScript: runs on any Node.
 // Set WEFT_NO_INSTALL=1 to only check.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const bench = process.argv.includes('--bench');
+const test = process.argv.includes('--test');
 
 function has(cmd, args = ['--version']) {
   return spawnSync(cmd, args, { stdio: 'ignore' }).status === 0;
@@ -38,6 +40,7 @@ const natsServer =
 const missing = [];
 if (!has(natsServer)) missing.push('nats-server');
 if (!canBuildWasm()) missing.push('clang', 'lld', 'wasi-libc', 'libclang-rt-dev-wasm32');
+if (test && !existsSync(process.env.WEFT_CHROMIUM ?? '/usr/bin/chromium')) missing.push('chromium');
 const optional = bench && !has('lighttpd', ['-v']) ? ['lighttpd'] : [];
 
 if (missing.length + optional.length === 0) process.exit(0);

@@ -10,6 +10,8 @@ import type { Logger } from 'pino';
 import {
   ErrorCode,
   WeftError,
+  plainEnv,
+  traceIdOf,
   type HttpRequestHead,
   type LiveBody,
   type HttpResponseHead,
@@ -17,6 +19,8 @@ import {
 } from '../../lattice/index.ts';
 import { WasixInstance } from '../wasix/instance.ts';
 import { admitted, type ActorStats } from './admission.ts';
+import type { ActorLog } from '../observe.ts';
+import type { ActorObserver } from '../metrics.ts';
 
 const BACKOFF_FIRST_MS = 250;
 const BACKOFF_MAX_MS = 10_000;
@@ -61,17 +65,26 @@ export class ProxyActor {
   readonly #slots: Slot[] = [];
   readonly #waiting = new Set<() => void>();
   readonly #publish: { host: string; port: number } | undefined;
+  readonly #observer: ActorObserver | undefined;
+  readonly #output: ActorLog | undefined;
   #stopped = false;
   #firstOutcome: ((err: string | undefined) => void) | undefined;
+  readonly #env: Readonly<Record<string, string>>;
 
   constructor(opts: {
     app: string;
     spec: ResolvedActor;
+    /** The guest's env with secret references resolved (default: `spec.env`, all strings). */
+    env?: Readonly<Record<string, string>>;
     module: SharedModule;
     trees: ProxyTree[];
     log: Logger;
     /** `weft run --serve`: also serve real TCP here (instance 0 only). */
     publish?: { host: string; port: number };
+    /** Told of instance starts (the host's metrics). */
+    observer?: ActorObserver;
+    /** Where the instances' stdout and stderr lines go (default: `log`, as `actor output`). */
+    output?: ActorLog;
   }) {
     this.app = opts.app;
     this.spec = opts.spec;
@@ -79,6 +92,9 @@ export class ProxyActor {
     this.trees = opts.trees;
     this.#log = opts.log;
     this.#publish = opts.publish;
+    this.#env = opts.env ?? plainEnv(opts.spec.env);
+    this.#observer = opts.observer;
+    this.#output = opts.output;
   }
 
   /**
@@ -120,7 +136,7 @@ export class ProxyActor {
     const listenPorts = [...new Set([spec.port, ...(spec.capabilities.sockets?.listen ?? [])])];
     const log = this.#log.child({ instance: slot.index });
     slot.startedAt = Date.now();
-    const env = { PORT: String(spec.port), ...spec.env };
+    const env = { PORT: String(spec.port), ...this.#env };
     const inst: WasixInstance = new WasixInstance({
       module: this.module.module,
       memory: this.module.memory,
@@ -128,6 +144,7 @@ export class ProxyActor {
       env,
       trees: this.trees.map((t) => ({ guest: t.guest, entries: t.entries })),
       listenPorts,
+      connect: spec.capabilities.sockets?.connect ?? [],
       servePort: spec.port,
       maxThreads: spec.limits.maxThreads,
       maxResponseBytes: spec.limits.maxResponseBytes,
@@ -135,7 +152,14 @@ export class ProxyActor {
       startTimeoutMs: spec.limits.startTimeoutMs,
       ...(slot.index === 0 && this.#publish !== undefined ? { publish: this.#publish } : {}),
       log,
+      ...(this.#output === undefined
+        ? {}
+        : {
+            onOutput: (stream: 'stdout' | 'stderr', line: string) =>
+              this.#output!.line(stream, line, slot.index),
+          }),
       onReady: () => {
+        this.#observer?.instanceStarted((Date.now() - slot.startedAt) / 1000);
         this.#firstOutcome?.(undefined);
         for (const w of this.#waiting) w();
       },
@@ -220,9 +244,10 @@ export class ProxyActor {
     body: Uint8Array,
     invocationId: string,
     deadline: number,
+    traceparent?: string,
   ): Promise<ProxyResult> {
     return admitted(this.spec.name, this.spec.limits, this.stats, () =>
-      this.#forward(head, body, invocationId, deadline),
+      this.#forward(head, body, invocationId, deadline, traceparent),
     );
   }
 
@@ -231,6 +256,7 @@ export class ProxyActor {
     body: Uint8Array,
     invocationId: string,
     deadline: number,
+    traceparent: string | undefined,
   ): Promise<ProxyResult> {
     const t0 = performance.now();
     try {
@@ -258,7 +284,12 @@ export class ProxyActor {
     } catch (err) {
       if (err instanceof WeftError && err.code !== ErrorCode.Timeout) {
         this.#log.warn(
-          { invocationId, code: err.code, reason: err.message },
+          {
+            invocationId,
+            ...(traceparent === undefined ? {} : { traceId: traceIdOf(traceparent) }),
+            code: err.code,
+            reason: err.message,
+          },
           'proxy request failed',
         );
       }

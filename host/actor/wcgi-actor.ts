@@ -7,7 +7,12 @@ import type { Logger } from 'pino';
 import {
   DEFAULT_LIMITS,
   ErrorCode,
+  SpanKind,
   WeftError,
+  plainEnv,
+  recordSpan,
+  traceIdOf,
+  tracingEnabled,
   type HttpRequestHead,
   type HttpResponseHead,
   type ResolvedActor,
@@ -15,6 +20,9 @@ import {
 import { encodeEnviron } from '../wasi/index.ts';
 import { buildCgiEnv, parseCgiResponse } from '../wcgi/index.ts';
 import { admitted, type ActorStats } from './admission.ts';
+import type { ActorObserver } from '../metrics.ts';
+import { ActorLog } from '../observe.ts';
+import type { OutboundRecord } from '../outbound/guest-http.ts';
 import type { LoadTreeMsg, OutboundGrant } from './worker-protocol.ts';
 import type { WorkerPool } from './worker-pool.ts';
 
@@ -23,6 +31,26 @@ export const SERVER_SOFTWARE = 'weft/0.1.0';
 const STDERR_LIMIT_BYTES = 64 * 1024;
 /** stderr excerpt put in a log line. */
 const STDERR_LOG_CHARS = 2_000;
+
+function stderrExcerpt(stderr: Uint8Array): string {
+  return new TextDecoder()
+    .decode(stderr.subarray(0, STDERR_LOG_CHARS * 4))
+    .slice(0, STDERR_LOG_CHARS);
+}
+
+/** An outbound request's span, timed in the worker thread, under the span id it was sent with. */
+function outboundSpan(parent: string, o: OutboundRecord): void {
+  recordSpan(
+    `${o.method}`,
+    SpanKind.CLIENT,
+    parent,
+    o.spanId!,
+    { startMs: o.startMs ?? Date.now(), endMs: o.endMs ?? Date.now() },
+    { 'http.request.method': o.method, 'url.full': o.url },
+    o.status,
+    o.outcome === 'ok' ? undefined : { code: o.outcome, message: o.reason ?? o.outcome },
+  );
+}
 
 export interface LoadedModule {
   key: string;
@@ -57,21 +85,34 @@ export class WcgiActor {
   readonly #treeRefs: { key: string; entries: LoadTreeMsg['entries'] }[];
   readonly #preopens: { guestPath: string; treeKey: string }[];
   readonly #outbound: OutboundGrant;
+  readonly #env: Readonly<Record<string, string>>;
+  readonly #observer: ActorObserver | undefined;
+  readonly #output: ActorLog;
 
   constructor(opts: {
     app: string;
     spec: ResolvedActor;
+    /** The guest's env with secret references resolved (default: `spec.env`, all strings). */
+    env?: Readonly<Record<string, string>>;
     module: LoadedModule;
     trees: LoadedTree[];
     pool: WorkerPool;
     log: Logger;
+    /** Told of instance starts and outbound requests (the host's metrics). */
+    observer?: ActorObserver;
+    /** Where the guest's stderr goes (default: `log` alone). */
+    output?: ActorLog;
   }) {
     this.app = opts.app;
     this.spec = opts.spec;
     this.module = opts.module;
     this.trees = opts.trees;
     this.#pool = opts.pool;
+    this.#env = opts.env ?? plainEnv(opts.spec.env);
     this.#log = opts.log;
+    this.#observer = opts.observer;
+    this.#output =
+      opts.output ?? new ActorLog(opts.log, { hostId: '', app: opts.app, actor: opts.spec.name });
     this.#treeRefs = opts.trees.map((t) => ({ key: t.key, entries: t.entries }));
     this.#preopens = opts.trees.map((t) => ({ guestPath: t.guest, treeKey: t.key }));
     const { limits } = opts.spec;
@@ -94,9 +135,10 @@ export class WcgiActor {
     body: Uint8Array,
     invocationId: string,
     deadline: number,
+    traceparent?: string,
   ): Promise<InvokeResult> {
     return admitted(this.spec.name, this.spec.limits, this.stats, () =>
-      this.#run(head, body, invocationId, deadline),
+      this.#run(head, body, invocationId, deadline, traceparent),
     );
   }
 
@@ -105,15 +147,17 @@ export class WcgiActor {
     body: Uint8Array,
     invocationId: string,
     deadline: number,
+    traceparent: string | undefined,
   ): Promise<InvokeResult> {
     // Ids go into each log call: a child logger per request would cost more than most requests.
     const log = this.#log;
+    const traceId = traceparent === undefined ? undefined : traceIdOf(traceparent);
     const { limits } = this.spec;
     const env = encodeEnviron(
       buildCgiEnv(head, {
         bodyLength: body.length,
         serverSoftware: SERVER_SOFTWARE,
-        actorEnv: this.spec.env,
+        actorEnv: this.#env,
         extra: { X_WEFT_INVOCATION_ID: invocationId },
       }),
     );
@@ -132,22 +176,31 @@ export class WcgiActor {
       deadline,
       timeoutMs: limits.timeoutMs,
       outbound: this.#outbound,
+      ...(traceparent === undefined ? {} : { traceparent }),
     });
+    // No instance was made for a job that expired waiting or failed to instantiate.
+    if (r.failure?.kind !== 'expired' && r.failure?.kind !== 'instantiate') {
+      this.#observer?.instanceStarted(r.startUs / 1e6);
+    }
+    if (r.outbound !== undefined) this.#observer?.outbound(r.outbound);
     for (const o of r.outbound ?? []) {
       // Denials name the URL and why (the rule checked); allowed requests are debug detail.
-      if (o.outcome === 'ok') log.debug({ invocationId, outbound: o }, 'outbound request');
+      if (o.outcome === 'ok') log.debug({ invocationId, traceId, outbound: o }, 'outbound request');
       else
-        log.warn({ invocationId, actor: this.spec.name, outbound: o }, 'outbound request failed');
+        log.warn(
+          { invocationId, traceId, actor: this.spec.name, outbound: o },
+          'outbound request failed',
+        );
+      if (o.spanId !== undefined && traceparent !== undefined && tracingEnabled()) {
+        outboundSpan(traceparent, o);
+      }
     }
-    const stderr = r.stderr.length
-      ? new TextDecoder().decode(r.stderr).slice(0, STDERR_LOG_CHARS)
-      : '';
-    if (stderr) log.info({ invocationId, stderr, truncated: r.stderrTruncated }, 'actor stderr');
+    this.#output.invocation(r.stderr, r.stderrTruncated, invocationId, traceId);
     const details = { invocationId, exitCode: r.exitCode };
     if (r.failure) {
       switch (r.failure.kind) {
         case 'trap':
-          log.error({ invocationId, trap: r.failure.message }, 'actor trapped');
+          log.error({ invocationId, traceId, trap: r.failure.message }, 'actor trapped');
           throw new WeftError(
             ErrorCode.ActorTrap,
             `actor '${this.spec.name}' trapped: ${r.failure.message}`,
@@ -157,7 +210,7 @@ export class WcgiActor {
           );
         case 'output-limit':
           log.warn(
-            { invocationId, limitBytes: limits.maxResponseBytes },
+            { invocationId, traceId, limitBytes: limits.maxResponseBytes },
             'actor output over its limit',
           );
           throw new WeftError(
@@ -172,7 +225,10 @@ export class WcgiActor {
             { details },
           );
         case 'instantiate':
-          log.error({ invocationId, reason: r.failure.message }, 'actor instance could not start');
+          log.error(
+            { invocationId, traceId, reason: r.failure.message },
+            'actor instance could not start',
+          );
           throw new WeftError(
             ErrorCode.ActorTrap,
             `actor '${this.spec.name}' could not start: ${r.failure.message}`,
@@ -187,7 +243,10 @@ export class WcgiActor {
       parsed = parseCgiResponse(r.stdout, { method: head.method });
     } catch (err) {
       if (r.exitCode !== 0) {
-        log.warn({ invocationId, exitCode: r.exitCode, stderr }, 'actor exited before a response');
+        log.warn(
+          { invocationId, traceId, exitCode: r.exitCode, stderr: stderrExcerpt(r.stderr) },
+          'actor exited before a response',
+        );
         throw new WeftError(
           ErrorCode.ActorExited,
           `actor '${this.spec.name}' exited with code ${r.exitCode} before writing a response`,
@@ -195,7 +254,7 @@ export class WcgiActor {
         );
       }
       const reason = err instanceof WeftError ? err.message : String(err);
-      log.warn({ invocationId, reason }, 'actor wrote a malformed CGI response');
+      log.warn({ invocationId, traceId, reason }, 'actor wrote a malformed CGI response');
       throw new WeftError(
         ErrorCode.BadCgiResponse,
         `actor '${this.spec.name}' wrote a malformed CGI response: ${reason}`,
@@ -213,7 +272,7 @@ export class WcgiActor {
     }
     if (r.exitCode !== 0)
       log.warn(
-        { invocationId, exitCode: r.exitCode },
+        { invocationId, traceId, exitCode: r.exitCode },
         'actor exited non-zero after a complete response',
       );
     return {

@@ -164,6 +164,7 @@ function run(msg: RunMsg): RunResultMsg | Promise<RunResultMsg> {
           maxRequests: msg.outbound.maxRequests,
           maxRequestBytes: msg.outbound.maxRequestBytes,
           maxResponseBytes: msg.outbound.maxResponseBytes,
+          ...(msg.traceparent === undefined ? {} : { traceparent: msg.traceparent }),
         },
         () => own ?? (instance.exports['memory'] as WebAssembly.Memory),
       );

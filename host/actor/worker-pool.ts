@@ -40,6 +40,8 @@ export interface PoolJob {
   deadline: number;
   timeoutMs: number;
   outbound: OutboundGrant;
+  /** The invocation's W3C traceparent (outbound requests carry its trace). */
+  traceparent?: string;
 }
 
 interface Pending {
@@ -71,6 +73,13 @@ export class WorkerPool {
     this.size = opts.size;
     this.#log = opts.log;
     for (let i = 0; i < opts.size; i++) this.#slots.push(this.#spawn());
+  }
+
+  /** Jobs waiting for a worker: queued here, or handed to a worker behind its running job. */
+  get queued(): number {
+    let n = this.#queue.length;
+    for (const s of this.#slots) n += Math.max(0, s.inflight.length - 1);
+    return n;
   }
 
   run(job: PoolJob): Promise<RunResultMsg> {
@@ -211,6 +220,7 @@ export class WorkerPool {
       preopens: job.preopens,
       deadline: job.deadline,
       outbound: job.outbound,
+      ...(job.traceparent === undefined ? {} : { traceparent: job.traceparent }),
     };
     slot.worker.postMessage(msg);
   }

@@ -32,6 +32,8 @@ export interface RunMsg {
   deadline: number;
   /** The outbound HTTP grant (`weft_http` imports), for modules that import it. */
   outbound: OutboundGrant;
+  /** The invocation's W3C traceparent, passed on (with new span ids) to outbound requests. */
+  traceparent?: string;
 }
 
 export interface OutboundGrant {

@@ -5,7 +5,7 @@
  * host's log (actor, URL, rule), and everything still open is released when the run ends.
  */
 import { OutboundError, outboundFetch, type OutboundResponse } from './http.ts';
-import type { OutboundPolicy } from '../../lattice/index.ts';
+import { newSpanId, withSpanId, type OutboundPolicy } from '../../lattice/index.ts';
 
 /** Return codes (negative), as the C header defines them. */
 export const HttpErr = {
@@ -39,6 +39,13 @@ export interface OutboundRecord {
   /** The rule that allowed it, or why it was denied. */
   rule?: string;
   reason?: string;
+  /**
+   * The span id sent in the request's `traceparent` (none when the guest set its own), and when
+   * the request was sent and its response ended (epoch ms): the host records the span from these.
+   */
+  spanId?: string;
+  startMs?: number;
+  endMs?: number;
 }
 
 export interface OutboundSessionOptions {
@@ -49,6 +56,11 @@ export interface OutboundSessionOptions {
   /** Largest request body a guest may build (bytes). */
   maxRequestBytes: number;
   maxRequests: number;
+  /**
+   * The invocation's traceparent (the host's span): each request gets one of the same trace with a
+   * new span id, unless the guest set a `traceparent` of its own.
+   */
+  traceparent?: string;
 }
 
 interface Req {
@@ -61,6 +73,8 @@ interface Req {
   pieces?: AsyncIterator<Uint8Array>;
   left?: Uint8Array;
   ended: boolean;
+  /** Its record, when it has a span: the end time is set when the body ends. */
+  traced?: OutboundRecord;
 }
 
 /** Records kept per run for the log; later ones are counted, not kept. */
@@ -186,6 +200,7 @@ export class OutboundSession {
         const r = this.#reqs.get(h);
         if (r === undefined) return this.#fail(HttpErr.BadHandle, `no request ${h}`);
         r.res?.cancel();
+        if (r.traced !== undefined && !r.ended) r.traced.endMs = Date.now();
         this.#reqs.delete(h);
         return 0;
       },
@@ -229,22 +244,53 @@ export class OutboundSession {
       }
     }
     r.body = [];
+    const span = this.#span(r);
     try {
       const res = await outboundFetch(
         this.#o.policy,
-        { method: r.method, url: r.url, headers: r.headers, ...(body ? { body } : {}) },
+        {
+          method: r.method,
+          url: r.url,
+          headers: r.headers,
+          ...(body ? { body } : {}),
+          ...(span === undefined ? {} : { traceparent: span.traceparent }),
+        },
         { timeoutMs, maxResponseBytes: this.#o.maxResponseBytes },
       );
       r.res = res;
       r.pieces = res.body[Symbol.asyncIterator]();
-      this.#record({ method: r.method, url: r.url, outcome: 'ok', status: res.status });
+      const rec: OutboundRecord = {
+        method: r.method,
+        url: r.url,
+        outcome: 'ok',
+        status: res.status,
+      };
+      if (span !== undefined) {
+        // The span lasts until the body ends or is closed (#read, close), else until the headers.
+        rec.spanId = span.spanId;
+        rec.startMs = span.startMs;
+        rec.endMs = Date.now();
+      }
+      if (span !== undefined) r.traced = rec;
+      this.#record(rec);
       return res.status;
     } catch (err) {
-      return this.#failed(r, err);
+      return this.#failed(r, err, span);
     }
   }
 
-  #failed(r: Req, err: unknown): number {
+  /** The traceparent of a request about to be sent (a new span id), and when it starts. */
+  #span(r: Req): { traceparent: string; spanId: string; startMs: number } | undefined {
+    const parent = this.#o.traceparent;
+    if (parent === undefined) return undefined;
+    if (r.headers.some(([k]) => k.toLowerCase() === 'traceparent')) return undefined;
+    const spanId = newSpanId();
+    return { traceparent: withSpanId(parent, spanId), spanId, startMs: Date.now() };
+  }
+
+  #failed(r: Req, err: unknown, span?: { spanId: string; startMs: number }): number {
+    const times =
+      span === undefined ? {} : { spanId: span.spanId, startMs: span.startMs, endMs: Date.now() };
     if (err instanceof OutboundError) {
       this.#record({
         method: r.method,
@@ -252,11 +298,12 @@ export class OutboundSession {
         outcome: err.kind,
         reason: err.message,
         ...(err.rule === undefined ? {} : { rule: err.rule }),
+        ...times,
       });
       return this.#fail(ERR_BY_KIND[err.kind], err.message);
     }
     const message = (err as Error).message ?? String(err);
-    this.#record({ method: r.method, url: r.url, outcome: 'connect', reason: message });
+    this.#record({ method: r.method, url: r.url, outcome: 'connect', reason: message, ...times });
     return this.#fail(HttpErr.Connect, message);
   }
 
@@ -269,11 +316,13 @@ export class OutboundSession {
         const next = await r.pieces.next();
         if (next.done === true) {
           r.ended = true;
+          if (r.traced !== undefined) r.traced.endMs = Date.now();
           return 0;
         }
         r.left = next.value;
       } catch (err) {
         r.ended = true;
+        if (r.traced !== undefined) r.traced.endMs = Date.now();
         return this.#failed(r, err);
       }
     }

@@ -39,6 +39,11 @@ export interface OutboundRequest {
   headers: [string, string][];
   /** Bytes (resent on a 307/308 redirect), or a stream (a 307/308 then ends the redirects). */
   body?: Uint8Array | AsyncIterable<Uint8Array>;
+  /**
+   * W3C trace context to send (`00-<trace id>-<this request's span id>-<flags>`), on every hop;
+   * a `traceparent` among `headers` wins over it.
+   */
+  traceparent?: string;
 }
 
 /** Limits of one call. */
@@ -515,6 +520,9 @@ export async function outboundFetch(
   let body = req.body;
   const streamed = body !== undefined && !(body instanceof Uint8Array);
   let headers = sanitizeHeaders(req.headers, streamed, url);
+  if (req.traceparent !== undefined && !headers.some(([k]) => k.toLowerCase() === 'traceparent')) {
+    headers.push(['traceparent', req.traceparent]);
+  }
   const exchange = new Exchange(policy, limits, signal);
   try {
     for (let redirects = 0; ; redirects++) {

@@ -11,6 +11,7 @@ export const NetErrno = {
   addrnotavail: 4,
   afnosupport: 5,
   again: 6,
+  already: 7,
   connaborted: 13,
   connrefused: 14,
   connreset: 15,

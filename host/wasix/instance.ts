@@ -28,6 +28,8 @@ export interface InstanceOptions extends Omit<KernelData, 'pid'> {
   onEnded(reason: string, crashed: boolean): void;
   /** `publish` only: the real address being served. */
   onPublished?(host: string, port: number): void;
+  /** Each line the guest writes to stdout or stderr (default: a log line `actor output`). */
+  onOutput?(stream: 'stdout' | 'stderr', line: string): void;
 }
 
 export interface ForwardResult {
@@ -45,6 +47,12 @@ interface InFlight {
 }
 
 let nextPid = 100;
+
+/** `host:port` (`[v6]:port`); a resolve without a port hint is the name alone. */
+function endpoint(host: string, port: number): string {
+  const h = host.includes(':') ? `[${host}]` : host;
+  return port === 0 ? h : `${h}:${port}`;
+}
 
 export class WasixInstance {
   state: InstanceState = 'starting';
@@ -66,6 +74,7 @@ export class WasixInstance {
       onReady: _r,
       onEnded: _e,
       onPublished: _p,
+      onOutput: _o,
       startTimeoutMs: _t,
       ...rest
     } = opts;
@@ -103,6 +112,18 @@ export class WasixInstance {
         log.warn({ guestPid: this.pid, port: m.port }, this.reason);
         return;
       }
+      case 'connect-denied':
+        log.warn(
+          {
+            guestPid: this.pid,
+            [m.op]: endpoint(m.host, m.port),
+            reason: m.reason,
+            ...(m.rule === undefined ? {} : { rule: m.rule }),
+            ...(m.repeated > 0 ? { repeated: m.repeated } : {}),
+          },
+          `outbound ${m.op} denied`,
+        );
+        return;
       case 'threads-capped':
         log.warn(
           { guestPid: this.pid, maxThreads: m.max },
@@ -111,7 +132,8 @@ export class WasixInstance {
         return;
       case 'log':
         if (m.stream === 'stderr') this.#lastStderr = m.text;
-        log.info({ guestPid: this.pid, stream: m.stream, line: m.text }, 'actor output');
+        if (this.#opts.onOutput !== undefined) this.#opts.onOutput(m.stream, m.text);
+        else log.info({ guestPid: this.pid, stream: m.stream, line: m.text }, 'actor output');
         return;
       case 'response': {
         const p = this.#take(m.id);
@@ -255,8 +277,12 @@ export function runWasixCommand(opts: {
   args: string[];
   env: Record<string, string>;
   dirs: { host: string; guest: string }[];
+  /** Outbound socket grants (`--allow-connect`). */
+  connect?: string[];
   write(fd: 1 | 2, bytes: Uint8Array): void;
   onTrap(message: string): void;
+  /** A connect or resolve the grants refused, as one line. */
+  onDenied?(message: string): void;
 }): Promise<number> {
   const data: KernelData = {
     module: opts.module,
@@ -266,6 +292,7 @@ export function runWasixCommand(opts: {
     trees: [],
     hostDirs: opts.dirs,
     listenPorts: [],
+    connect: opts.connect ?? [],
     servePort: 0,
     pid: nextPid++,
     maxThreads: 256,
@@ -281,7 +308,9 @@ export function runWasixCommand(opts: {
     };
     worker.on('message', (m: FromKernel) => {
       if (m.type === 'output') opts.write(m.fd, m.bytes);
-      else if (m.type === 'exit') done(m.code);
+      else if (m.type === 'connect-denied') {
+        opts.onDenied?.(`${m.op} ${endpoint(m.host, m.port)} denied: ${m.reason}`);
+      } else if (m.type === 'exit') done(m.code);
       else if (m.type === 'crash') {
         opts.onTrap(m.message);
         done(134);

@@ -23,6 +23,7 @@ import { HostDir, ReadOnlyTree, type WasiPreopen } from '../wasi/index.ts';
 import { ChannelServer, newChannel } from './channel.ts';
 import { Kernel } from './kernel.ts';
 import { LOOPBACK4, type StreamEnd } from './net.ts';
+import { OutboundSockets, type ConnectDenial } from './outbound.ts';
 import {
   callNames,
   type FromKernel,
@@ -173,6 +174,26 @@ const preopens: WasiPreopen[] = [
   ...(data.hostDirs ?? []).map((d) => ({ guestPath: d.guest, tree: HostDir.open(d.host) })),
 ];
 
+/** A refusal is reported once per this long for the same address, port and reason. */
+const DENIAL_REPORT_INTERVAL_MS = 60_000;
+const MAX_DENIAL_KEYS = 1024;
+const denials = new Map<string, { at: number; repeated: number }>();
+
+/** Report a refused connect or resolve; a guest retrying in a loop is reported once a minute. */
+function connectDenied(d: ConnectDenial): void {
+  const key = `${d.host}\n${d.port}\n${d.reason}`;
+  const now = Date.now();
+  const seen = denials.get(key);
+  if (seen !== undefined && now - seen.at < DENIAL_REPORT_INTERVAL_MS) {
+    seen.repeated++;
+    return;
+  }
+  denials.delete(key);
+  if (denials.size >= MAX_DENIAL_KEYS) denials.delete(denials.keys().next().value!);
+  denials.set(key, { at: now, repeated: 0 });
+  post({ type: 'connect-denied', ...d, repeated: seen?.repeated ?? 0 });
+}
+
 const kernel = new Kernel({
   memory,
   args: data.args,
@@ -189,6 +210,8 @@ const kernel = new Kernel({
   onDenied(port) {
     post({ type: 'denied', port });
   },
+  outbound: new OutboundSockets(data.connect ?? []),
+  onConnectDenied: connectDenied,
   spawnThread: (startArg) => startThread('thread', startArg),
   joinThread: (tid) => threads.get(tid)?.ended ?? Promise.resolve(),
   exit: (code) => finish({ type: 'exit', code }),

@@ -9,11 +9,12 @@
  * file adds what sockets and the WASIX additions need, and answers preview1's fd calls itself
  * when the fd is a socket, pipe or event counter.
  *
- * Policy: a guest listens only on ports it was granted (`acces` otherwise), and connects only to
- * its own listeners over loopback; any other connect is `acces` (outbound sockets are a
- * capability a manifest grants, and none is granted here).
+ * Policy: a guest listens only on ports it was granted (`acces` otherwise). It connects to its
+ * own listeners over loopback, and to anything else only as `outbound` allows
+ * (`capabilities.sockets.connect`, checked on the very address connected; see `outbound.ts`):
+ * any other connect is `acces`, and reported with the reason. `resolve` answers only names some
+ * grant could allow.
  */
-import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { monotonicNow, clockNow } from '../wasi/clocks.ts';
 import {
@@ -65,10 +66,12 @@ import {
   Socket,
   SockState,
   streamPair,
+  type SockAddr,
   type StreamEnd,
   type Waitable,
   withPort,
 } from './net.ts';
+import { addressText, ipBytes, OutboundSockets, type ConnectDenial } from './outbound.ts';
 
 type Call = (...args: never[]) => number | Promise<number> | undefined;
 type n = number;
@@ -79,6 +82,9 @@ const FIRST_EPHEMERAL_PORT = 49152;
 const MAX_RESOLVED = 64;
 /** Rights a socket fd carries: everything, the WASIX socket rights (bits 30–38) included. */
 const RIGHTS_SOCKET = RIGHTS_ALL | (0x1ffn << 30n);
+const ANY6: SockAddr = { family: 2, addr: new Uint8Array(16), port: 0 };
+/** The instance's own name for its loopback: resolved without a grant or DNS. */
+const LOCALHOST_RE = /^localhost\.?$/i;
 
 export interface KernelOptions {
   memory: WebAssembly.Memory;
@@ -95,6 +101,10 @@ export interface KernelOptions {
   onListen(port: number): void;
   /** A guest asked to listen on a port it wasn't granted. */
   onDenied(port: number): void;
+  /** Outbound TCP the guest was granted (`capabilities.sockets.connect`); default: none. */
+  outbound?: OutboundSockets;
+  /** A connect or resolve was refused by `outbound`'s policy. */
+  onConnectDenied?(denial: ConnectDenial): void;
   /** Start a guest thread; returns its id, or undefined when no more may start. */
   spawnThread(startArg: number, v2: boolean): number | undefined;
   /** Resolves when thread `tid` has ended (at once if it has). */
@@ -181,12 +191,14 @@ export class Kernel {
   readonly #base: Record<string, Call>;
   readonly calls: Record<string, Call>;
   readonly #listeners = new Map<number, Listener>();
+  readonly #outbound: OutboundSockets;
   #nextPort = FIRST_EPHEMERAL_PORT;
   #cwd = '/';
   signalCallback = '';
 
   constructor(opts: KernelOptions) {
     this.#opts = opts;
+    this.#outbound = opts.outbound ?? new OutboundSockets([]);
     this.state = new WasiState({
       args: opts.args,
       env: opts.env,
@@ -452,7 +464,9 @@ export class Kernel {
         if (e === undefined || o === undefined)
           return base['fd_read']!(...([fd, iovs, len, ret] as never[]));
         if (o instanceof Socket) {
-          if (o.stream === undefined) return NetErrno.notconn;
+          if (o.stream === undefined) {
+            return this.#unconnected(e, o, false, () => this.#call('fd_read', fd, iovs, len, ret));
+          }
           return this.#recv(
             e,
             o.stream,
@@ -477,7 +491,9 @@ export class Kernel {
         if (e === undefined || o === undefined)
           return base['fd_write']!(...([fd, iovs, len, ret] as never[]));
         if (o instanceof Socket) {
-          if (o.stream === undefined) return NetErrno.notconn;
+          if (o.stream === undefined) {
+            return this.#unconnected(e, o, false, () => this.#call('fd_write', fd, iovs, len, ret));
+          }
           return this.#send(
             e,
             o.stream,
@@ -600,16 +616,18 @@ export class Kernel {
         return this.#accept(fd, flags, retFd, retAddr);
       },
       sock_connect: (fd: n, addrPtr: n) => {
+        const e = this.#obj(fd);
         const so = sock(fd);
-        if (typeof so === 'number') return so;
+        if (typeof so === 'number' || e === undefined)
+          return typeof so === 'number' ? so : Errno.badf;
         if (!this.#ok(addrPtr, ADDR_PORT_SIZE)) return Errno.fault;
         if (so.state === SockState.connected) return NetErrno.isconn;
+        if (so.connecting) return NetErrno.already;
         if (so.state !== SockState.fresh || so.type !== SockType.stream) return Errno.inval;
         const a = readAddrPort(this.mem, addrPtr >>> 0);
         if (a === undefined) return NetErrno.afnosupport;
-        if (!isLocal(a)) return Errno.acces;
-        const l = this.#listeners.get(a.port);
-        if (l === undefined || l.closed) return NetErrno.connrefused;
+        const l = isLocal(a) ? this.#listeners.get(a.port) : undefined;
+        if (l === undefined || l.closed) return this.#connectOut(e, so, a);
         const local = so.bound ?? withPort(LOOPBACK4, this.#ephemeralPort());
         const [client, server] = streamPair(local, withPort(LOOPBACK4, a.port));
         if (!l.enqueue(server)) return NetErrno.connrefused;
@@ -624,7 +642,11 @@ export class Kernel {
         const so = sock(fd);
         if (typeof so === 'number' || e === undefined)
           return typeof so === 'number' ? so : Errno.badf;
-        if (so.stream === undefined) return NetErrno.notconn;
+        if (so.stream === undefined) {
+          return this.#unconnected(e, so, (riflags & RI_DONT_WAIT) !== 0, () =>
+            this.#call('sock_recv', fd, iovs, len, riflags, retLen, retFlags),
+          );
+        }
         if (!this.#ok(retFlags, 2)) return Errno.fault;
         this.mem.view.setUint16(retFlags >>> 0, 0, true);
         return this.#recv(
@@ -658,7 +680,11 @@ export class Kernel {
         const so = sock(fd);
         if (typeof so === 'number' || e === undefined)
           return typeof so === 'number' ? so : Errno.badf;
-        if (so.stream === undefined) return NetErrno.notconn;
+        if (so.stream === undefined) {
+          return this.#unconnected(e, so, (siflags & SI_DONT_WAIT) !== 0, () =>
+            this.#call('sock_send', fd, iovs, len, siflags, retLen),
+          );
+        }
         return this.#send(
           e,
           so.stream,
@@ -700,9 +726,11 @@ export class Kernel {
         const st =
           so.state === SockState.closed
             ? SockStatus.closed
-            : so.state === SockState.fresh
-              ? SockStatus.opening
-              : SockStatus.opened;
+            : so.connectError !== undefined
+              ? SockStatus.failed
+              : so.state === SockState.fresh
+                ? SockStatus.opening
+                : SockStatus.opened;
         this.mem.view.setUint8(ret >>> 0, st);
         return Errno.success;
       },
@@ -775,6 +803,7 @@ export class Kernel {
         let v = so.sizes.get(opt);
         if (v === undefined) {
           if (opt === SockOption.type) v = BigInt(so.type);
+          else if (opt === SockOption.lastError) v = BigInt(so.connectError ?? 0);
           else if (opt === SockOption.proto) v = BigInt(so.proto);
           else if (opt === SockOption.recvBufSize || opt === SockOption.sendBufSize) v = 65536n;
           else v = 0n;
@@ -984,7 +1013,7 @@ export class Kernel {
       return Errno.fault;
     }
     const host = new TextDecoder().decode(this.mem.bytesForDecode(hostPtr >>> 0, hostLen));
-    const write = (list: { address: string; family: number }[]): number => {
+    const write = (list: readonly { address: string }[]): number => {
       this.mem.refresh();
       let count = 0;
       for (const a of list) {
@@ -1000,10 +1029,95 @@ export class Kernel {
       this.#writeU32(retN, count);
       return Errno.success;
     };
-    void port;
-    if (host === 'localhost') return write([{ address: '127.0.0.1', family: 4 }]);
-    if (isIP(host) !== 0) return write([{ address: host, family: isIP(host) }]);
-    return lookup(host, { all: true }).then(write, () => NetErrno.hostunreach);
+    // An address is its own answer: nothing is looked up, and connect checks it anyway.
+    if (isIP(host) !== 0) return write([{ address: host }]);
+    if (!LOCALHOST_RE.test(host)) {
+      const v = this.#outbound.mayResolve(host, port & 0xffff);
+      if (!v.allowed) {
+        this.#opts.onConnectDenied?.({
+          op: 'resolve',
+          host,
+          port: port & 0xffff,
+          reason: v.reason,
+        });
+        return Errno.acces;
+      }
+    }
+    return this.#outbound.resolve(host).then(write, () => NetErrno.hostunreach);
+  }
+
+  /** Run call `name` again (a read or write that waited for its socket's connect). */
+  #call(name: string, ...args: number[]): number | Promise<number> {
+    this.mem.refresh();
+    return (this.calls[name] as (...a: number[]) => number | Promise<number>)(...args);
+  }
+
+  /**
+   * A read or write on a socket without a stream: after a failed connect, its errno; during a
+   * connect, `again` when non-blocking, else `retry` once the connect settles; else `notconn`.
+   */
+  #unconnected(
+    e: OpenFd,
+    so: Socket,
+    dontWait: boolean,
+    retry: () => number | Promise<number>,
+  ): number | Promise<number> {
+    if (so.connectError !== undefined) return so.connectError;
+    if (!so.connecting) return NetErrno.notconn;
+    if (dontWait || (e.fdflags & FDFLAG_NONBLOCK) !== 0) return NetErrno.again;
+    const r = this.#until([so], () => (so.connecting ? undefined : true), undefined);
+    return r instanceof Promise ? r.then(() => retry()) : retry();
+  }
+
+  /**
+   * Connect `so` to `a`, which is not one of the instance's own listeners: a real TCP connection
+   * when `outbound` allows the address (blocking: settles when connected or failed; non-blocking:
+   * `inprogress`, then the socket turns writable), `acces` otherwise. A loopback connect to a
+   * port the guest may listen on is its own service not listening yet: `connrefused`.
+   */
+  #connectOut(e: OpenFd, so: Socket, a: SockAddr): number | Promise<number> {
+    const host = addressText(a);
+    const v = this.#outbound.check(host, a.port);
+    if (!v.allowed) {
+      if (isLocal(a) && this.#opts.listenPorts.has(a.port)) return NetErrno.connrefused;
+      this.#opts.onConnectDenied?.({
+        op: 'connect',
+        host,
+        port: a.port,
+        reason: v.reason,
+        ...(v.rule === undefined ? {} : { rule: v.rule }),
+      });
+      return Errno.acces;
+    }
+    const local = so.bound ?? withPort(so.family === AddressFamily.inet6 ? ANY6 : ANY4, 0);
+    const [guestEnd, hostEnd] = streamPair(local, withPort(a, a.port));
+    so.connecting = true;
+    so.connectError = undefined;
+    const pending = this.#outbound.connect(
+      host,
+      a.port,
+      hostEnd,
+      guestEnd,
+      timeoutMs(so.times.get(SockOption.connectTimeout)),
+    );
+    so.abortConnect = pending.abort;
+    const settled = pending.result.then((errno) => {
+      so.connecting = false;
+      so.abortConnect = undefined;
+      if (so.state === SockState.closed) {
+        guestEnd.close();
+        return NetErrno.connaborted;
+      }
+      if (errno === Errno.success) {
+        so.stream = guestEnd;
+        so.state = SockState.connected;
+      } else {
+        so.connectError = errno;
+      }
+      so.wake();
+      return errno;
+    });
+    return (e.fdflags & FDFLAG_NONBLOCK) !== 0 ? NetErrno.inprogress : settled;
   }
 
   #epollCtl(epfd: number, op: number, fd: number, event: number): number {
@@ -1205,21 +1319,4 @@ export class Kernel {
     const final = (v: number | undefined): number => v ?? check(true)!;
     return r instanceof Promise ? r.then(final) : final(r);
   }
-}
-
-function ipBytes(address: string): Uint8Array | undefined {
-  const v = isIP(address);
-  if (v === 4) return Uint8Array.from(address.split('.').map(Number));
-  if (v !== 6) return undefined;
-  const [head, tail] = address.split('::') as [string, string | undefined];
-  const h = head === '' ? [] : head.split(':');
-  const t = tail === undefined || tail === '' ? [] : tail.split(':');
-  const words = [...h, ...new Array<string>(8 - h.length - t.length).fill('0'), ...t];
-  const out = new Uint8Array(16);
-  words.slice(0, 8).forEach((w, i) => {
-    const x = parseInt(w, 16) || 0;
-    out[2 * i] = x >> 8;
-    out[2 * i + 1] = x & 0xff;
-  });
-  return out;
 }

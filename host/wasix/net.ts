@@ -3,7 +3,8 @@
  * memory: byte streams between two ends (a guest socket and the host's HTTP client, two guest
  * sockets, a pipe), listeners with their backlogs, event counters. Nothing here touches a real
  * network: the host's forwarder and `weft run --serve` feed connections into listeners and read
- * what the guest writes back.
+ * what the guest writes back, and `outbound.ts` bridges a granted outbound connection to the
+ * host's end of a stream.
  *
  * Every object is `Waitable`: a change of state (bytes arrived, room freed, peer closed, a
  * connection queued) bumps its generation and runs its waiters, which re-check what they wait
@@ -202,6 +203,14 @@ export class StreamEnd extends Waitable {
     if (this.rxEof && !this.closed) sink.end(this.reset);
   }
 
+  /** The connection broke (a reset from the network): reads fail with `connreset` once the
+   *  queued bytes are read, writes with `pipe`. */
+  abort(): void {
+    this.reset = true;
+    this.rxEof = true;
+    this.wake();
+  }
+
   /** Close this end; unread input makes it an abortive close (the peer sees a reset). */
   close(): void {
     if (this.closed) return;
@@ -279,6 +288,12 @@ export class Socket extends Waitable implements FdObject {
   readonly sizes = new Map<number, bigint>();
   /** Set by the kernel when the socket listens: unregisters the port. */
   onClose: (() => void) | undefined = undefined;
+  /** An outbound connect is under way (non-blocking, or a blocking one not yet settled). */
+  connecting = false;
+  /** Gives up on the connect under way (the socket was closed first). */
+  abortConnect: (() => void) | undefined = undefined;
+  /** Why the last connect failed (a WASIX errno): reads and writes report it. */
+  connectError: number | undefined = undefined;
 
   constructor(family: number, type: number, proto: number) {
     super();
@@ -297,21 +312,25 @@ export class Socket extends Waitable implements FdObject {
     if (this.listener !== undefined)
       return this.listener.backlog.length > 0 || this.listener.closed;
     if (this.stream !== undefined) return this.stream.readable();
-    return this.state === SockState.closed;
+    return this.state === SockState.closed || this.connectError !== undefined;
   }
 
+  /** A connect that completes (or fails) makes the socket writable, as poll reports it. */
   writable(): boolean {
     if (this.stream !== undefined) return this.stream.writable();
-    return this.state === SockState.closed;
+    return this.state === SockState.closed || this.connectError !== undefined;
   }
 
   hangup(): boolean {
     const s = this.stream;
-    return s !== undefined && (s.rxEof || s.reset) && s.rxBytes === 0;
+    if (s === undefined) return this.connectError !== undefined;
+    return (s.rxEof || s.reset) && s.rxBytes === 0;
   }
 
   close(): void {
     this.state = SockState.closed;
+    this.abortConnect?.();
+    this.abortConnect = undefined;
     this.listener?.close();
     this.stream?.close();
     this.onClose?.();

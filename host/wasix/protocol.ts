@@ -48,6 +48,8 @@ export interface KernelData {
     entries: ({ path: string; data: Uint8Array } | { path: string; dir: true })[];
   }[];
   listenPorts: number[];
+  /** Outbound socket grants (`capabilities.sockets.connect`, `weft run --allow-connect`). */
+  connect?: string[];
   /** The port requests are forwarded to; the instance is ready once it listens there. */
   servePort: number;
   pid: number;
@@ -77,6 +79,16 @@ export type FromKernel =
   | { type: 'published'; host: string; port: number }
   | { type: 'publish-failed'; message: string }
   | { type: 'denied'; port: number }
+  /** A connect or resolve refused by the socket grants (`repeated`: like ones not reported). */
+  | {
+      type: 'connect-denied';
+      op: 'connect' | 'resolve';
+      host: string;
+      port: number;
+      reason: string;
+      rule?: string;
+      repeated: number;
+    }
   | { type: 'log'; stream: 'stdout' | 'stderr'; text: string }
   | { type: 'output'; fd: 1 | 2; bytes: Uint8Array }
   | { type: 'threads-capped'; max: number }

@@ -10,6 +10,7 @@ import {
   type ActorMode,
   type ActorSpec,
   DEFAULT_LIMITS,
+  type EnvValue,
   type FileMount,
   type Limits,
   type Manifest,
@@ -29,7 +30,7 @@ interface ActorInput {
   daemon?: boolean;
   spread?: { name: string; requirements?: Record<string, string>; weight?: number }[];
   args?: string[];
-  env?: Record<string, string>;
+  env?: Record<string, EnvValue>;
   files?: FileMount[];
   limits?: Partial<Limits>;
   capabilities?: { outboundHttp?: string[]; sockets?: { listen?: number[]; connect?: string[] } };
@@ -88,7 +89,7 @@ function normalizeActor(a: ActorInput): ActorSpec {
     instances: a.instances ?? 1,
     daemon: a.daemon ?? false,
     args: [...(a.args ?? [])],
-    env: copy(a.env ?? {}),
+    env: copyEnv(a.env ?? {}),
     files: (a.files ?? []).map((f) => ({ source: f.source, guest: f.guest })),
     limits,
     capabilities: {
@@ -116,4 +117,14 @@ function normalizeActor(a: ActorInput): ActorSpec {
 /** A plain copy; `Object.fromEntries` defines keys such as `__proto__` as own data properties. */
 function copy(record: Record<string, string>): Record<string, string> {
   return Object.fromEntries(Object.entries(record));
+}
+
+/** A copy of an env map whose references are new objects of exactly one field. */
+function copyEnv(env: Record<string, EnvValue>): Record<string, EnvValue> {
+  return Object.fromEntries(
+    Object.entries(env).map(([k, v]): [string, EnvValue] => {
+      if (typeof v === 'string') return [k, v];
+      return [k, 'secret' in v ? { secret: v.secret } : { hostEnv: v.hostEnv }];
+    }),
+  );
 }

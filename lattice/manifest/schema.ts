@@ -21,6 +21,7 @@ import {
   NAME_PATTERN,
   ROUTE_HOST_PATTERN,
   ROUTE_PATH_PATTERN,
+  SECRET_NAME_PATTERN,
   VERSION_PATTERN,
 } from './types.ts';
 
@@ -168,9 +169,10 @@ const actor: JsonSchema = {
     env: {
       type: 'object',
       default: {},
-      description: "The guest's exact environment. Values are strings: quote numbers.",
+      description:
+        "The guest's exact environment. A value is a string (quote numbers), { secret: NAME } (from the lattice's secret store) or { hostEnv: VAR } (from the environment of the host process that runs the actor).",
       propertyNames: { pattern: ENV_KEY_PATTERN },
-      additionalProperties: { type: 'string' },
+      additionalProperties: { $ref: '#/definitions/envValue' },
     },
     files: {
       type: 'array',
@@ -232,6 +234,39 @@ const schema: JsonSchema = {
   },
   definitions: {
     actor,
+    envValue: {
+      description:
+        'A string, or a reference the host resolves when it starts the actor; the lattice stores and shows only the reference, never the value.',
+      anyOf: [
+        { type: 'string' },
+        {
+          type: 'object',
+          additionalProperties: false,
+          required: ['secret'],
+          properties: {
+            secret: {
+              type: 'string',
+              pattern: SECRET_NAME_PATTERN,
+              description:
+                "A secret's name in the lattice's secret store (weft secret put NAME), encrypted at rest; hosts decrypt it with their secrets key.",
+            },
+          },
+        },
+        {
+          type: 'object',
+          additionalProperties: false,
+          required: ['hostEnv'],
+          properties: {
+            hostEnv: {
+              type: 'string',
+              pattern: ENV_KEY_PATTERN,
+              description:
+                'A variable of the environment of the host process that runs the actor; an actor whose host lacks it fails to start.',
+            },
+          },
+        },
+      ],
+    },
     spread: {
       type: 'object',
       additionalProperties: false,

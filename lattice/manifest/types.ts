@@ -54,8 +54,12 @@ export interface ActorSpec {
   spread?: Spread[];
   /** argv after argv[0] (the module's name). Default empty. */
   args: string[];
-  /** The guest's exact environment. Default empty. */
-  env: Record<string, string>;
+  /**
+   * The guest's exact environment. Default empty. A value is a string, or a reference resolved by
+   * the host when it starts the actor: `{ secret }` from the lattice's secret store, `{ hostEnv }`
+   * from the host process's environment. References are all the lattice ever stores or shows.
+   */
+  env: Record<string, EnvValue>;
   /** Read-only trees mounted into the guest. Default empty. */
   files: FileMount[];
   /** Every field filled (from `DEFAULT_LIMITS` where the manifest is silent). */
@@ -64,6 +68,19 @@ export interface ActorSpec {
   capabilities: Capabilities;
   /** HTTP routes to this actor. Default empty (the actor is reachable over NATS only). */
   routes: Route[];
+}
+
+/** An environment value: a plain string, or a reference the host resolves when it starts the actor. */
+export type EnvValue = string | SecretRef | HostEnvRef;
+
+/** `{ secret: NAME }`: the value of secret NAME in the lattice's secret store (`weft secret put`). */
+export interface SecretRef {
+  secret: string;
+}
+
+/** `{ hostEnv: VAR }`: the value of VAR in the environment of the host process running the actor. */
+export interface HostEnvRef {
+  hostEnv: string;
 }
 
 /** One spread target: a share of an actor's instances placed on hosts whose labels match. */
@@ -154,6 +171,11 @@ export const VERSION_PATTERN =
   '^v?(0|[1-9][0-9]*)(\\.(0|[1-9][0-9]*)){0,2}(-[0-9A-Za-z-]+(\\.[0-9A-Za-z-]+)*)?(\\+[0-9A-Za-z-]+(\\.[0-9A-Za-z-]+)*)?$';
 /** POSIX portable environment variable names. */
 export const ENV_KEY_PATTERN = '^[A-Za-z_][A-Za-z0-9_]*$';
+/**
+ * Secret names: letters, digits, `_` and `-`, at most 128. No `.`: a name is one token of a KV
+ * key (`secret.<name>`), so it can neither climb out of its prefix nor match a wildcard.
+ */
+export const SECRET_NAME_PATTERN = '^[A-Za-z0-9_][A-Za-z0-9_-]{0,127}$';
 /** Label keys (app labels, spread requirements): Kubernetes-like, optional `prefix/`. */
 export const LABEL_KEY_PATTERN =
   '^([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$';
@@ -164,6 +186,11 @@ export const LABEL_KEY_PATTERN =
 const SEGMENT = '(?:(?!\\.\\.)[^/\\s\\x00-\\x1f\\x7f?#*])+';
 /** `/`, `/a/b`, `/a/b/`, `/a/...`, `/...`: a wildcard only as the last segment (Spin syntax). */
 export const ROUTE_PATH_PATTERN = `^(?:/|(?:/${SEGMENT})+/?|(?:/${SEGMENT})*/\\.\\.\\.)$`;
+/**
+ * The path the gateway serves itself (its dashboard, `/_weft/`): no route may be declared at or
+ * under it, so that no application can shadow or impersonate it.
+ */
+export const RESERVED_ROUTE_PREFIX = '/_weft';
 /** `*` or a host name (letters, digits, `-`, dot-separated labels); compared case-insensitively. */
 export const ROUTE_HOST_PATTERN =
   '^(\\*|[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*)$';

@@ -20,8 +20,10 @@ import {
   GUEST_PATH_PATTERN,
   LABEL_KEY_PATTERN,
   NAME_PATTERN,
+  RESERVED_ROUTE_PREFIX,
   ROUTE_HOST_PATTERN,
   ROUTE_PATH_PATTERN,
+  SECRET_NAME_PATTERN,
   VERSION_PATTERN,
 } from './types.ts';
 
@@ -44,8 +46,10 @@ interface Located {
 export function schemaProblems(data: unknown, source: ManifestSource): Problem[] {
   const validate = validator();
   if (validate(data)) return [];
-  const errors = validate.errors ?? [];
-  const located: Located[] = [];
+  // An env value's errors come from every branch of its anyOf (string, secret, hostEnv): ajv's
+  // list would be three unrelated complaints, so envValueProblems says what is wrong instead.
+  const errors = (validate.errors ?? []).filter((e) => !ENV_VALUE_RE.test(e.instancePath));
+  const located: Located[] = envValueProblems(data, source);
   // An error on a value of the wrong type makes its other errors (pattern, const) noise.
   const wrongType = new Set(errors.filter((e) => e.keyword === 'type').map((e) => e.instancePath));
   for (const e of errors) {
@@ -60,6 +64,92 @@ export function schemaProblems(data: unknown, source: ManifestSource): Problem[]
     ...source.position(l.path, l.anchor),
     message: l.message,
   }));
+}
+
+/** The JSON pointer of an env value, or of anything inside it. */
+const ENV_VALUE_RE = /^\/spec\/actors\/\d+\/env\/[^/]+(\/|$)/;
+
+const ENV_VALUE_FORMS = 'a string, { secret: NAME } or { hostEnv: VAR }';
+
+/** What is wrong with each env value that is not a string, `{ secret }` or `{ hostEnv }`. */
+function envValueProblems(data: unknown, source: ManifestSource): Located[] {
+  const out: Located[] = [];
+  const spec = isRecord(data) ? data['spec'] : undefined;
+  for (const [i, actor] of records(isRecord(spec) ? spec['actors'] : undefined)) {
+    const env = actor['env'];
+    if (!isRecord(env)) continue;
+    for (const [key, value] of Object.entries(env)) {
+      const path: PathSegment[] = ['spec', 'actors', i, 'env', key];
+      const problem = envValueProblem(value, path, source);
+      if (problem !== undefined) out.push(problem);
+    }
+  }
+  return out;
+}
+
+function envValueProblem(
+  value: unknown,
+  path: PathSegment[],
+  source: ManifestSource,
+): Located | undefined {
+  if (typeof value === 'string') return undefined;
+  if (!isRecord(value) || value instanceof Uint8Array) {
+    // A scalar where a string belongs is nearly always a number or boolean left unquoted.
+    if (Array.isArray(value) || value instanceof Uint8Array) {
+      return {
+        path,
+        anchor: 'value',
+        message: `expected ${ENV_VALUE_FORMS}, got ${describe(value)}`,
+      };
+    }
+    const written = source.sourceText(path);
+    let message = `expected string, got ${describe(value, written)}`;
+    if (value === null) message += ' (the value is empty); write "" for an empty string';
+    else message += `; quote the value: "${written ?? String(value)}"`;
+    return { path, anchor: 'value', message };
+  }
+  const keys = Object.keys(value);
+  const [key] = keys;
+  if (keys.length !== 1 || (key !== 'secret' && key !== 'hostEnv')) {
+    const unknown = keys.filter((k) => k !== 'secret' && k !== 'hostEnv');
+    const guess = unknown.length === 1 ? closest(unknown[0]!, ['secret', 'hostEnv']) : undefined;
+    let got = 'an empty object';
+    if (unknown.length > 0) got = `an object with ${unknown.map((k) => `'${k}'`).join(', ')}`;
+    else if (keys.length > 1) got = 'both secret and hostEnv';
+    return {
+      path: unknown.length === 1 ? [...path, unknown[0]!] : path,
+      anchor: unknown.length === 1 ? 'key' : 'value',
+      message:
+        `expected ${ENV_VALUE_FORMS}, got ${got}` +
+        (guess === undefined ? '' : `; did you mean '${guess}'?`),
+    };
+  }
+  const name = value[key];
+  const at = [...path, key];
+  if (typeof name !== 'string') {
+    return {
+      path: at,
+      anchor: 'value',
+      message: `expected string, got ${describe(name, source.sourceText(at))}`,
+    };
+  }
+  const pattern = key === 'secret' ? SECRET_NAME_PATTERN : ENV_KEY_PATTERN;
+  if (key === 'hostEnv' && name.startsWith('WEFT_')) {
+    return {
+      path: at,
+      anchor: 'value',
+      message: `host variable ${quote(name)} is refused: WEFT_ variables are the host's own configuration (its NATS credentials, its secrets key), never given to actors`,
+    };
+  }
+  if (new RegExp(pattern).test(name)) return undefined;
+  return {
+    path: at,
+    anchor: 'value',
+    message:
+      key === 'secret'
+        ? `invalid secret name ${quote(name)}: letters, digits, '_' and '-', at most 128 characters, not starting with '-'`
+        : `invalid environment variable name ${quote(name)}: use letters, digits and '_', not starting with a digit`,
+  };
 }
 
 function translate(e: ErrorObject, data: unknown, source: ManifestSource): Located | undefined {
@@ -230,6 +320,21 @@ function valueHint(pattern: string, value: string): string {
   }
 }
 
+/**
+ * True for `/_weft`, `/_weft/` and anything under it, also with the first segment
+ * percent-encoded (`/%5Fweft/x`): the gateway routes on the decoded path.
+ */
+function isReservedRoutePath(path: string): boolean {
+  const first = path.split('/')[1] ?? '';
+  let decoded = first;
+  try {
+    decoded = decodeURIComponent(first);
+  } catch {
+    // Not valid percent-encoding: compared as written.
+  }
+  return `/${decoded}` === RESERVED_ROUTE_PREFIX;
+}
+
 /** Why a route path is not `/exact`, `/prefix/...` or `/...`: the first rule it breaks. */
 function routePathReason(p: string): string {
   if (!p.startsWith('/')) return "must start with '/'";
@@ -329,6 +434,12 @@ export function semanticProblems(data: unknown, source: ManifestSource): Problem
       if (typeof path !== 'string' || typeof host !== 'string') continue;
       const key = `${host.toLowerCase()} ${path}`;
       const here: PathSegment[] = [...base, 'routes', j];
+      if (isReservedRoutePath(path)) {
+        report(
+          [...here, 'path'],
+          `route ${path} is under ${RESERVED_ROUTE_PREFIX}/, which every gateway keeps for its dashboard; choose another path`,
+        );
+      }
       const first = routes.get(key);
       if (first === undefined) {
         routes.set(key, { index: i, actor: name, path: here });

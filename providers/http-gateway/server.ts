@@ -2,7 +2,8 @@
  * `weft gateway`: HTTP in, invocations out. Watches the route table in the lattice, matches each
  * request, reads its body under the actor's limit, and invokes the actor's queue subject with a
  * deadline so NATS spreads the load across every host running it. Errors are JSON
- * `{ statusCode, code, error, message, invocationId }`. The gateway is stateless: run any number.
+ * `{ statusCode, code, error, message, invocationId, traceId }`. The gateway is stateless: run
+ * any number. Each request is one hop of a W3C trace (trace.ts).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -10,6 +11,7 @@ import { nuid } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import {
   ErrorCode,
+  HealthServer,
   RouteStore,
   WeftError,
   connectLattice,
@@ -19,7 +21,6 @@ import {
   readBody,
   replyError,
   requestHead,
-  traceparentFor,
   writeResponse,
   writeStreamedResponse,
   splitTarget,
@@ -29,8 +30,14 @@ import {
   type LatticeClient,
   type NatsAuth,
   redactServers,
+  serveHealth,
+  type Readiness,
+  type RouteEntry,
 } from '../../lattice/index.ts';
+import { GatewayMetrics, gatewayReadiness } from './metrics.ts';
+import { Dashboard } from './dashboard/index.ts';
 import { RouteTable } from './routes.ts';
+import { endGatewayTrace, gatewayTrace } from './trace.ts';
 
 /** RFC 9110 §9.2.2: methods a client may repeat, so the gateway may send them again. */
 const IDEMPOTENT: ReadonlySet<string> = new Set([
@@ -85,6 +92,14 @@ export interface GatewayOptions {
   port?: number;
   /** Delay between connection attempts while NATS is unreachable (ms). */
   retryMs?: number;
+  /** Serve the live dashboard at `/_weft/` (default true; docs/operations.md#dashboard). */
+  dashboard?: boolean;
+  /**
+   * Also serve `/metrics`, `/livez`, `/readyz` on a listener of their own (port 0: a free one).
+   * The gateway's own listener answers `/_weft/livez`, `/_weft/readyz` and, unless the dashboard is
+   * off, `/_weft/metrics`.
+   */
+  metrics?: { host: string; port: number };
 }
 
 export class Gateway {
@@ -100,10 +115,17 @@ export class Gateway {
   #linkUp = false;
   readonly #linkWaiters: (() => void)[] = [];
   #connecting: Promise<void> | undefined;
+  readonly #dashboard: Dashboard | undefined;
+  readonly #metrics = new GatewayMetrics({
+    routes: () => this.routes.entries().length,
+    readiness: () => this.readiness(),
+  });
+  #health: HealthServer | undefined;
 
   constructor(opts: GatewayOptions) {
     this.#opts = opts;
     this.#log = opts.log.child({ component: 'gateway' });
+    this.#dashboard = opts.dashboard === false ? undefined : new Dashboard({ log: this.#log });
   }
 
   /** The URL the gateway serves on. */
@@ -123,12 +145,32 @@ export class Gateway {
     return this.#watch !== undefined && this.#client !== undefined && !this.#client.nc.isClosed();
   }
 
+  /** `/readyz`: connected, route table watched, NATS link up, not stopping. */
+  readiness(): Readiness {
+    return gatewayReadiness({
+      connected: this.#client !== undefined && !this.#client.nc.isClosed(),
+      routesLoaded: this.#watch !== undefined,
+      linkUp: this.#linkUp,
+      stopping: this.#stopped,
+    });
+  }
+
+  /** The URL of the separate metrics listener (`metrics` option), if any. */
+  get metricsUrl(): string | undefined {
+    return this.#health?.url;
+  }
+
   /**
    * Listen at once; connect to the lattice in the background, retrying while NATS is down (requests
    * meanwhile get 503 WEFT_ERR_LATTICE_UNAVAILABLE).
    */
   async start(): Promise<void> {
     const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
+      // /_weft/… is the gateway's own: never routed to an actor. Without the dashboard, only the
+      // probes are served there (metrics can be, on a private listener: `metrics`).
+      const metrics = this.#dashboard !== undefined;
+      if (serveHealth(req, res, this.#metrics, { plain: false, metrics })) return;
+      if (this.#dashboard?.serves(req)) return this.#dashboard.handle(req, res);
       void this.#handle(req, res);
     });
     this.#server = server;
@@ -140,6 +182,11 @@ export class Gateway {
       });
     });
     this.#log.info({ url: this.url }, 'gateway listening');
+    const m = this.#opts.metrics;
+    if (m !== undefined) {
+      this.#health = await HealthServer.listen(this.#metrics, m.host, m.port);
+      this.#log.info({ url: this.#health.url }, 'metrics and health listening');
+    }
     this.#connecting = this.#connectLoop();
     // Refused credentials end the loop: connected() rejects for whoever waits on it.
     this.#connecting.catch(() => undefined);
@@ -154,6 +201,8 @@ export class Gateway {
     this.#stopped = true;
     this.#watch?.stop();
     this.#hostLoss?.stop();
+    // Its live update streams would keep the server from closing.
+    this.#dashboard?.stop();
     const server = this.#server;
     if (server) {
       await new Promise<void>((resolve) => {
@@ -162,6 +211,7 @@ export class Gateway {
       });
     }
     await this.#client?.close();
+    await this.#health?.close();
     this.#log.info('gateway stopped');
   }
 
@@ -177,6 +227,7 @@ export class Gateway {
           ...(this.#opts.auth === undefined ? {} : { auth: this.#opts.auth }),
         });
         this.#client = client;
+        this.#metrics.nats.watch(client);
         client.onPermissionDenied((err) =>
           this.#log.error({ err: err.message }, 'NATS refused this gateway a permission it needs'),
         );
@@ -194,6 +245,9 @@ export class Gateway {
           );
         });
         void this.#watchStatus(client);
+        void this.#dashboard?.attach(client).catch((err: unknown) => {
+          this.#log.warn({ err: (err as Error).message }, 'dashboard cannot follow the lattice');
+        });
         this.#log.info(
           { nats: redactServers(this.#opts.nats), lattice: this.#opts.lattice },
           'gateway connected to the lattice',
@@ -247,9 +301,13 @@ export class Gateway {
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const invocationId = nuid.next();
-    const traceparent = traceparentFor(headerValue(req, 'traceparent'));
+    const trace = gatewayTrace(req);
+    const { traceparent, traceId } = trace;
     const t0 = performance.now();
     let actor: string | undefined;
+    const timing = this.#metrics.request();
+    let route: RouteEntry | undefined;
+    let errorCode: string | undefined;
     try {
       const client = this.#client;
       // Reconnecting (to another server of a cluster, usually within a second): wait a little.
@@ -269,6 +327,7 @@ export class Gateway {
         throw new WeftError(ErrorCode.RouteNotFound, `no route for ${path}`, { details: { path } });
       }
       actor = match.entry.actor;
+      route = match.entry;
       const { limits } = match.entry;
       const deadline = Date.now() + limits.timeoutMs;
       const body = await readBody(req, limits.maxRequestBytes);
@@ -288,6 +347,7 @@ export class Gateway {
       const extra: HeaderPair[] = [
         ['x-weft-invocation-id', invocationId],
         ['x-weft-host-id', reply.hostId],
+        ['x-weft-trace-id', traceId],
       ];
       if (r.stream === undefined) writeResponse(req, res, reply.head, r.body, extra);
       else {
@@ -296,7 +356,7 @@ export class Gateway {
           (err: unknown) => {
             // The head is out: the cut connection is all the client can be told.
             this.#log.warn(
-              { invocationId, actor, hostId: reply.hostId, err: (err as Error).message },
+              { invocationId, traceId, actor, hostId: reply.hostId, err: (err as Error).message },
               'streamed response cut',
             );
           },
@@ -305,6 +365,7 @@ export class Gateway {
       this.#log.debug(
         {
           invocationId,
+          traceId,
           actor,
           hostId: reply.hostId,
           status: reply.head.status,
@@ -313,7 +374,17 @@ export class Gateway {
         'request served',
       );
     } catch (err) {
-      this.#replyError(req, res, err, invocationId, actor);
+      errorCode = this.#replyError(req, res, err, invocationId, actor, traceId);
+    } finally {
+      timing.done(route, res.statusCode, errorCode);
+      if (trace.span !== undefined) {
+        endGatewayTrace(trace, res.statusCode, {
+          method: req.method ?? 'GET',
+          ...(route === undefined ? {} : { route: route.path, actor: route.actor }),
+          invocationId,
+          ...(errorCode === undefined ? {} : { errorCode }),
+        });
+      }
     }
   }
 
@@ -323,11 +394,13 @@ export class Gateway {
     err: unknown,
     invocationId: string,
     actor: string | undefined,
-  ): void {
-    const r = replyError(req, res, err, invocationId);
+    traceId: string,
+  ): string {
+    const r = replyError(req, res, err, invocationId, traceId);
     this.#log[r.statusCode >= 500 ? 'warn' : 'info'](
       {
         invocationId: r.invocationId,
+        traceId,
         actor,
         code: r.error.code,
         statusCode: r.statusCode,
@@ -336,5 +409,6 @@ export class Gateway {
       },
       'request failed',
     );
+    return r.error.code;
   }
 }

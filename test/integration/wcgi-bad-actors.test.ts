@@ -151,7 +151,7 @@ describe('limits and logs', () => {
       () => logLines.find((l) => l['msg'] === 'actor stderr' && l['invocationId'] === id),
       { name: 'stderr log line' },
     );
-    expect(line['stderr']).toContain('actor says hi');
+    expect(line['line']).toBe('actor says hi');
     expect(line['actor']).toBe('stderr-log');
   });
 });

@@ -31,6 +31,11 @@ spec:
     join(FIXTURES_DIST, 'proxy-misbehave.wasm'),
     'bad.test',
     '\n      limits: { timeoutMs: 1500, maxResponseBytes: 1048576 }',
+  )}${proxyActor(
+    'greedy',
+    join(FIXTURES_DIST, 'proxy-misbehave.wasm'),
+    'greedy.test',
+    '\n      limits: { memoryMiB: 32 }',
   )}${proxyActor('threads', join(FIXTURES_DIST, 'proxy-threads.wasm'), 'threads.test')}${proxyActor(
     'capped',
     join(FIXTURES_DIST, 'proxy-threads.wasm'),
@@ -96,6 +101,17 @@ describe('a misbehaving proxy actor', () => {
     expect(r.status).toBe(502);
     expect(r.json?.code).toBe('WEFT_ERR_INSTANCE_CRASHED');
     expect((await get('bad.test', '/ok')).body).toBe('ok\n');
+  });
+
+  it('a memory bomb gets no more than memoryMiB: its grows fail, and it serves on', async () => {
+    const r = await get('greedy.test', '/grow');
+    expect(r.status).toBe(200);
+    const m = /^memory (\d+) MiB, grow refused\n$/.exec(r.body);
+    expect(m).not.toBeNull();
+    expect(Number(m![1])).toBeLessThanOrEqual(32);
+    expect(Number(m![1])).toBeGreaterThan(16);
+    expect((await get('greedy.test', '/ok')).body).toBe('ok\n');
+    expect((await get('good.test', '/hello?name=x')).status).toBe(200);
   });
 
   it('a malformed HTTP response is a 502, never forwarded', async () => {

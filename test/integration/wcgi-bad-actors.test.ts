@@ -13,9 +13,9 @@ import { ACTORS_DIST, FIXTURES_DIST, startStack, type Stack } from '../helpers/s
 let stack: Stack;
 let base: string;
 
-const fixture = (name: string, limits = ''): string => `
+const fixture = (name: string, limits = '', module = name): string => `
     - name: ${name}
-      module: ${join(FIXTURES_DIST, `${name}.wasm`)}
+      module: ${join(FIXTURES_DIST, `${module}.wasm`)}
       routes: [{ path: /${name}/... }]${limits ? `\n      limits: { ${limits} }` : ''}`;
 
 /** The host's and gateway's pino lines, as a user would read them. */
@@ -41,7 +41,9 @@ ${[
   fixture('env-dump'),
   fixture('counter'),
   fixture('slow', 'maxConcurrency: 1, maxQueue: 0'),
+  fixture('queued', 'maxConcurrency: 1, maxQueue: 2', 'slow'),
   fixture('stderr-log'),
+  fixture('memory-bomb', 'memoryMiB: 32'),
 ].join('')}
 `);
   base = stack.gateway.url;
@@ -105,6 +107,19 @@ describe('misbehaving actors', () => {
     expect(stack.hosts[0]!.inventory().workers).toBe(2);
   });
 
+  it('a memory bomb gets no more than memoryMiB: its grows fail, and the host serves on', async () => {
+    for (const query of ['', '?malloc=1']) {
+      const res = await fetch(`${base}/memory-bomb/${query}`);
+      const text = await res.text();
+      expect(text).toMatch(/^memory \d+ MiB, grow refused\n$/);
+      expect(res.status).toBe(200);
+      const m = /^memory (\d+)/.exec(text);
+      expect(Number(m![1])).toBeLessThanOrEqual(32);
+      expect(Number(m![1])).toBeGreaterThan(16);
+    }
+    await helloStillServes();
+  });
+
   it('output without headers is a 502', async () => {
     const e = await errorOf('/no-headers/');
     expect(e.status).toBe(502);
@@ -141,6 +156,16 @@ describe('limits and logs', () => {
     expect(statuses).toEqual([200, 503]);
     const rejected = a.status === 503 ? a : b;
     expect(((await rejected.json()) as { code: string }).code).toBe('WEFT_ERR_OVERLOADED');
+  });
+
+  it('queues up to maxQueue behind maxConcurrency, and answers 503 past that', async () => {
+    const all = await Promise.all(Array.from({ length: 5 }, () => fetch(`${base}/queued/?ms=600`)));
+    const statuses = all.map((r) => r.status).toSorted();
+    // One runs, two wait their turn, two find the queue full.
+    expect(statuses).toEqual([200, 200, 200, 503, 503]);
+    for (const r of all.filter((x) => x.status === 503)) {
+      expect(((await r.json()) as { code: string }).code).toBe('WEFT_ERR_OVERLOADED');
+    }
   });
 
   it("an actor's stderr reaches the log with its invocation id", async () => {

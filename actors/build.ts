@@ -10,7 +10,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
+import { delimiter, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -46,6 +46,23 @@ function newest(files: string[]): number {
   return Math.max(...files.map((f) => statSync(f).mtimeMs));
 }
 
+/**
+ * clang runs `wasm-opt` after linking when it finds one on PATH, and binaryen's (which
+ * AssemblyScript brings into node_modules/.bin) refuses atomics and bulk memory unless told: C
+ * actors are built with PATH left without any directory that holds a wasm-opt.
+ */
+const PATH_DIRS = (process.env['PATH'] ?? '').split(delimiter).filter((d) => d !== '');
+const CLANG_ENV = {
+  ...process.env,
+  PATH: PATH_DIRS.filter((d) => !existsSync(join(d, 'wasm-opt'))).join(delimiter),
+};
+
+/** `cmd` found on the whole PATH (the compiler may sit beside a wasm-opt). */
+function onPath(cmd: string): string {
+  if (cmd.includes('/')) return cmd;
+  return PATH_DIRS.map((d) => join(d, cmd)).find((f) => existsSync(f)) ?? cmd;
+}
+
 function build(
   sources: string[],
   out: string,
@@ -55,7 +72,10 @@ function build(
 ): boolean {
   if (existsSync(out) && statSync(out).mtimeMs >= newest([...sources, ...headers])) return false;
   mkdirSync(dirname(out), { recursive: true });
-  execFileSync(compiler, [...flags, ...sources, '-o', out], { stdio: 'inherit' });
+  execFileSync(onPath(compiler), [...flags, ...sources, '-o', out], {
+    stdio: 'inherit',
+    env: CLANG_ENV,
+  });
   return true;
 }
 

@@ -355,11 +355,22 @@ export const COMMANDS: readonly CommandSpec[] = [
     name: 'deploy',
     group: CommandGroup.Apps,
     summary: 'validate a manifest, push its modules and run the application (or roll back)',
-    usage: ['deploy FILE.yaml [--no-wait]', 'deploy NAME --version V [--no-wait]'],
+    usage: [
+      'deploy FILE.yaml [--wait | --no-wait] [--progress]',
+      'deploy NAME --version V [--wait | --no-wait]',
+    ],
     description:
       "Pushes local modules and file trees, stores the application and waits until every actor runs as wanted (30 s). Deploying a new version is a rolling update. With --version, deploys a version kept in the app's history again.",
     options: {
+      wait: {
+        type: 'boolean',
+        description: 'wait until every actor runs as wanted, with a progress bar (the default)',
+      },
       'no-wait': { type: 'boolean', description: 'return once stored, without waiting' },
+      progress: {
+        type: 'boolean',
+        description: 'show progress even when stderr is not a terminal (also WEFT_PROGRESS=1)',
+      },
       version: {
         type: 'string',
         value: 'V',
@@ -406,12 +417,16 @@ export const COMMANDS: readonly CommandSpec[] = [
     name: 'push',
     group: CommandGroup.Actors,
     summary: 'check and store a module, print its sha256 digest',
-    usage: ['push FILE.wasm [--tag NAME:TAG]'],
+    usage: ['push FILE.wasm [--tag NAME:TAG] [--progress]'],
     options: {
       tag: {
         type: 'string',
         value: 'NAME:TAG',
         description: 'also tag it, for manifests that say module: NAME:TAG',
+      },
+      progress: {
+        type: 'boolean',
+        description: 'show progress even when stderr is not a terminal (also WEFT_PROGRESS=1)',
       },
     },
     files: true,

@@ -63,6 +63,7 @@ import { SHELLS, completionScript, type Shell } from './completion.ts';
 import { ObserveUsageError, cmdLogs, cmdSpy } from './observe.ts';
 import { setupTracing } from './tracing.ts';
 import { nextStep, unknownCommand, usageHint } from './hints.ts';
+import { Progress, type ProgressUnit } from './progress.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const env = process.env;
@@ -174,14 +175,20 @@ function print(s: string): void {
   process.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
 }
 
-function progress(step: string, sent?: number, total?: number): void {
-  if (!process.stderr.isTTY) return;
-  const pct = sent !== undefined && total ? ` ${Math.floor((sent / total) * 100)}%` : '';
-  process.stderr.write(`\r\x1b[K${step}${pct}`);
+/** The progress line: drawn on a terminal, else only with --progress (or WEFT_PROGRESS=1). */
+let bar = new Progress();
+
+function progress(step: string, done?: number, total?: number, unit?: ProgressUnit): void {
+  bar.update(step, done, total, unit);
 }
 
 function endProgress(): void {
-  if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
+  bar.end();
+}
+
+/** `--progress`: show progress even when stderr is not a terminal. */
+function progressFlag(values: Record<string, unknown>): void {
+  if (values['progress'] === true) bar = new Progress({ forced: true });
 }
 
 /** Poll the application's status until every actor runs as wanted, or the deadline. */
@@ -195,7 +202,7 @@ async function waitForApp(
     const st = await appStatus(client, name);
     const running = st.actors.reduce((n, a) => n + Math.min(a.running, a.wanted), 0);
     const wanted = st.actors.reduce((n, a) => n + a.wanted, 0);
-    progress(`${st.state}: ${running} of ${wanted} instance(s) running`, running, wanted);
+    progress(`${st.state}: instances running`, running, wanted, 'instances');
     if (st.state === 'running' || st.state === 'failed' || Date.now() > deadline) return st;
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -798,6 +805,7 @@ async function main(argv: string[]): Promise<number> {
       const { values, positionals } = parse(rest, optionsOf('push'));
       const file = positionals[0];
       if (!file) throw new UsageError('weft push: expected FILE.wasm');
+      progressFlag(values);
       const c = common(values, false);
       await withClient(c, async (client) => {
         const artifacts = await ArtifactStore.open(client);
@@ -815,6 +823,10 @@ async function main(argv: string[]): Promise<number> {
       const { values, positionals } = parse(rest, optionsOf('deploy'));
       if (!positionals[0])
         throw new UsageError('weft deploy: expected FILE.yaml, or NAME --version V');
+      if (values['wait'] === true && values['no-wait'] === true) {
+        throw new UsageError('weft deploy: --wait and --no-wait cannot both be given');
+      }
+      progressFlag(values);
       const c = common(values, false);
       if (values.version === undefined) {
         await cmdDeploy(c, positionals[0], !values['no-wait']);

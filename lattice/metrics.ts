@@ -9,12 +9,13 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { LatticeClient } from './client.ts';
+import { RESERVED_ROUTE_PREFIX } from './manifest/types.ts';
 
 /** Every metric's name starts with this. */
 export const METRIC_PREFIX = 'weft_';
 
 /** The reserved path prefix a gateway answers itself, never routing it to an actor. */
-export const INTERNAL_PATH_PREFIX = '/_weft/';
+const INTERNAL_PATH_PREFIX = `${RESERVED_ROUTE_PREFIX}/`;
 
 /** Seconds; from 1 ms to a minute, which is past the longest timeout most actors have. */
 export const DURATION_BUCKETS_S = [

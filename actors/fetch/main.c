@@ -21,8 +21,25 @@
 #define MAX_BODY (4u << 20)
 
 static char url[MAX_URL];
-static char body[MAX_BODY];
 static char resp[1 << 16];
+/* Bodies grow on the heap as they arrive (up to MAX_BODY), so the module starts small. */
+static char *body;
+static size_t body_cap;
+
+/* Room for `more` bytes past `used` (capped at MAX_BODY): the bytes free after `used`. */
+static size_t body_room(size_t used, size_t more) {
+  size_t want = used + more > MAX_BODY ? MAX_BODY : used + more;
+  if (want > body_cap) {
+    size_t cap = body_cap ? body_cap : 64 * 1024;
+    while (cap < want) cap *= 2;
+    if (cap > MAX_BODY) cap = MAX_BODY;
+    char *grown = realloc(body, cap);
+    if (grown == NULL) return body_cap - used;
+    body = grown;
+    body_cap = cap;
+  }
+  return body_cap - used;
+}
 
 /* Decode %XX and '+' in place. */
 static void url_decode(char *s) {
@@ -102,8 +119,9 @@ int main(void) {
 
   size_t body_len = 0;
   if (strcmp(method, "POST") == 0) {
-    size_t n;
-    while (body_len < MAX_BODY && (n = fread(body + body_len, 1, MAX_BODY - body_len, stdin)) > 0)
+    size_t n, room;
+    while ((room = body_room(body_len, 64 * 1024)) > 0 &&
+           (n = fread(body + body_len, 1, room, stdin)) > 0)
       body_len += n;
   }
 
@@ -132,9 +150,11 @@ int main(void) {
     headers[hl >= 0 && (size_t)hl < sizeof headers ? hl : 0] = 0;
     header_value(headers, "content-type", type, sizeof type);
     /* Read the whole body before answering, so that a failure can still be a 502. */
-    size_t total = 0;
-    int32_t n;
-    while ((n = weft_http_read(req, body + total, MAX_BODY - total)) > 0) total += (size_t)n;
+    size_t total = 0, room;
+    int32_t n = 0;
+    while ((room = body_room(total, 64 * 1024)) > 0 &&
+           (n = weft_http_read(req, body + total, room)) > 0)
+      total += (size_t)n;
     weft_http_close(req);
     if (n < 0) return fail(n, made);
     printf("Status: %d\nContent-Type: %s\nX-Fetch-Made: %d\n\n", status,

@@ -15,8 +15,11 @@
  * - One timer covers connect, headers and the whole body; the response cap counts bytes as they
  *   arrive (and a Content-Length over the cap fails before reading). Bodies are passed through
  *   undecoded, so the cap counts what crossed the network.
- * - Each call has its own undici Agent, closed when the body ends or is cancelled: no pooled
- *   connection outlives the call or is shared with another policy.
+ * - Connections are kept alive for the next call under the same policy (one undici Agent per
+ *   policy, idle connections closed after KEEP_ALIVE_MS), never shared with another policy: a
+ *   kept connection was checked when it was opened, for an origin the policy still grants, and
+ *   each call's URL is checked again before it is sent on one. A call that ends early (a
+ *   timeout, a cancel, a body left unread) destroys its connection instead of returning it.
  */
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { isIP, type LookupFunction } from 'node:net';
@@ -267,76 +270,46 @@ function isConnectFailure(code: string): boolean {
   return /^E[A-Z_]+$/.test(code) || /TLS|SSL|CERT|SIGNATURE/.test(code);
 }
 
-/** One call: its agent, its timer, what the connector denied. */
-class Exchange {
-  readonly #policy: OutboundPolicy;
-  readonly #limits: OutboundLimits;
-  readonly #signal: AbortSignal | undefined;
-  readonly #controller = new AbortController();
-  readonly #timer: NodeJS.Timeout;
-  readonly #agent: Agent;
-  readonly #onAbort = () => this.#abort(this.#signal?.reason);
-  #body: Dispatcher.ResponseData['body'] | undefined;
-  #timedOut = false;
-  #closed = false;
-  /** Set by the connector when it refused every address (undici may wrap its error). */
-  denial: OutboundError | undefined;
-  /** The hop being sent, for the connector's errors. */
-  #url = '';
-  cancelled = false;
+/** Idle kept-alive connections close after this long (ms). */
+const KEEP_ALIVE_MS = 4_000;
+/** Connections one policy may hold to one origin. */
+const CONNECTIONS_PER_ORIGIN = 64;
+/** A connect that takes longer fails (the call's own timer may end it sooner). */
+const CONNECT_TIMEOUT_MS = 30_000;
 
-  constructor(policy: OutboundPolicy, limits: OutboundLimits, signal: AbortSignal | undefined) {
-    this.#policy = policy;
-    this.#limits = limits;
-    this.#signal = signal;
-    this.#timer = setTimeout(() => {
-      this.#timedOut = true;
-      this.#abort(
-        new OutboundError('timeout', `no complete response within ${limits.timeoutMs} ms`, ''),
-      );
-    }, limits.timeoutMs);
-    signal?.addEventListener('abort', this.#onAbort, { once: true });
-    this.#agent = new Agent({
-      connect: (opts, callback) => this.#connect(opts, callback),
+/** One Agent per policy: its kept connections were opened under that policy's checks. */
+const agents = new WeakMap<OutboundPolicy, Agent>();
+
+function agentFor(policy: OutboundPolicy): Agent {
+  let agent = agents.get(policy);
+  if (agent === undefined) {
+    agent = new Agent({
+      connect: checkedConnector(policy),
       allowH2: false,
-      headersTimeout: limits.timeoutMs,
-      bodyTimeout: limits.timeoutMs,
+      connections: CONNECTIONS_PER_ORIGIN,
+      keepAliveTimeout: KEEP_ALIVE_MS,
+      keepAliveMaxTimeout: KEEP_ALIVE_MS,
     });
+    agents.set(policy, agent);
   }
+  return agent;
+}
 
-  #abort(reason: unknown): void {
-    this.#controller.abort(reason);
-    this.close();
-  }
-
-  /** Release everything; idempotent. */
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    clearTimeout(this.#timer);
-    this.#signal?.removeEventListener('abort', this.#onAbort);
-    this.#body?.destroy();
-    this.#agent.destroy().catch(() => {});
-  }
-
-  cancel(): void {
-    this.cancelled = true;
-    this.close();
-  }
-
-  /**
-   * undici's connector, per connection: IP literals are checked here (net.connect skips lookup for
-   * them); names resolve through a lookup that keeps only the addresses the policy allows.
-   */
-  #connect(opts: buildConnector.Options, callback: buildConnector.Callback): void {
+/**
+ * undici's connector for `policy`, per connection: IP literals are checked here (net.connect
+ * skips lookup for them); names resolve through a lookup that keeps only the addresses the
+ * policy allows. A refusal fails the connect with an OutboundError (its URL filled in by the
+ * call that meets it).
+ */
+function checkedConnector(policy: OutboundPolicy): buildConnector.connector {
+  return (opts, callback) => {
     const scheme = opts.protocol.replace(/:$/, '');
     const port = opts.port === '' ? DEFAULT_PORTS[scheme] : Number(opts.port);
     const family = isIP(opts.hostname);
     if (family !== 0) {
-      const v = this.#policy.checkHostPortAddress(scheme, opts.hostname, port, opts.hostname);
+      const v = policy.checkHostPortAddress(scheme, opts.hostname, port, opts.hostname);
       if (!v.allowed) {
-        this.denial = new OutboundError('denied', v.reason, this.#url, { rule: v.rule });
-        callback(this.denial, null);
+        callback(new OutboundError('denied', v.reason, '', { rule: v.rule }), null);
         return;
       }
     }
@@ -352,19 +325,14 @@ class Exchange {
           const allowed: LookupAddress[] = [];
           let refused: { reason: string; rule?: string } | undefined;
           for (const a of found) {
-            const v = this.#policy.checkHostPortAddress(scheme, hostname, port, a.address);
+            const v = policy.checkHostPortAddress(scheme, hostname, port, a.address);
             if (v.allowed) allowed.push(a);
             else refused ??= v;
           }
           const first = allowed[0];
           if (first === undefined) {
-            this.denial = new OutboundError(
-              'denied',
-              refused?.reason ?? `${hostname} resolved to no address`,
-              this.#url,
-              { rule: refused?.rule },
-            );
-            cb(this.denial, '', 0);
+            const reason = refused?.reason ?? `${hostname} resolved to no address`;
+            cb(new OutboundError('denied', reason, '', { rule: refused?.rule }), '', 0);
           } else if (options.all === true) {
             cb(null, allowed);
           } else {
@@ -374,7 +342,54 @@ class Exchange {
       );
     };
     // A connector per connection so that its lookup knows this connection's scheme and port.
-    buildConnector({ timeout: this.#limits.timeoutMs, allowH2: false, lookup })(opts, callback);
+    buildConnector({ timeout: CONNECT_TIMEOUT_MS, allowH2: false, lookup })(opts, callback);
+  };
+}
+
+/** One call: its timer, its abort signal, the body it is reading. */
+class Exchange {
+  readonly #policy: OutboundPolicy;
+  readonly #limits: OutboundLimits;
+  readonly #signal: AbortSignal | undefined;
+  readonly #controller = new AbortController();
+  readonly #timer: NodeJS.Timeout;
+  readonly #onAbort = () => this.#abort(this.#signal?.reason);
+  #body: Dispatcher.ResponseData['body'] | undefined;
+  #timedOut = false;
+  #closed = false;
+  cancelled = false;
+
+  constructor(policy: OutboundPolicy, limits: OutboundLimits, signal: AbortSignal | undefined) {
+    this.#policy = policy;
+    this.#limits = limits;
+    this.#signal = signal;
+    this.#timer = setTimeout(() => {
+      this.#timedOut = true;
+      this.#abort(
+        new OutboundError('timeout', `no complete response within ${limits.timeoutMs} ms`, ''),
+      );
+    }, limits.timeoutMs);
+    signal?.addEventListener('abort', this.#onAbort, { once: true });
+  }
+
+  #abort(reason: unknown): void {
+    this.#controller.abort(reason);
+    this.close();
+  }
+
+  /** Release everything; idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    this.#signal?.removeEventListener('abort', this.#onAbort);
+    // A body read to its end has given its connection back; one left unread takes it down.
+    if (this.#body !== undefined && !this.#body.readableEnded) this.#body.destroy();
+  }
+
+  cancel(): void {
+    this.cancelled = true;
+    this.close();
   }
 
   /** Refuse `url` before sending anything: the rules, and an IP literal's address class. */
@@ -396,11 +411,9 @@ class Exchange {
     headers: [string, string][],
     body: OutboundRequest['body'],
   ): Promise<Dispatcher.ResponseData> {
-    this.denial = undefined;
-    this.#url = url.href;
     const flat: string[] = [];
     for (const [k, v] of headers) flat.push(k, v);
-    const res = await this.#agent.request({
+    const res = await agentFor(this.#policy).request({
       origin: url.origin,
       path: `${url.pathname}${url.search}`,
       method,
@@ -427,8 +440,15 @@ class Exchange {
       );
     }
     if (this.#signal?.aborted === true) return this.#signal.reason;
-    const found = findOutboundError(err) ?? this.denial;
-    if (found !== undefined) return found;
+    const found = findOutboundError(err);
+    if (found !== undefined) {
+      // The connector's refusal knows the address, not the URL: name the hop that met it.
+      if (found.url !== '') return found;
+      return new OutboundError(found.kind, found.message, url.href, {
+        rule: found.rule,
+        cause: err,
+      });
+    }
     const code = errorCode(err);
     if (TIMEOUT_CODES.has(code)) {
       return new OutboundError('timeout', `${url.href}: ${messageOf(err)}`, url.href, {
@@ -493,6 +513,9 @@ async function* readBody(
       }
       yield chunk;
     }
+    // undici frees the connection a turn after the body's end: wait for it, so that a call made
+    // right after this one finds it idle and reuses it.
+    await new Promise<void>((resolve) => setImmediate(resolve));
   } catch (err) {
     if (exchange.cancelled) return;
     throw exchange.toError(err, url, 'body');

@@ -559,6 +559,35 @@ describe('outboundFetch: limits', () => {
     await until(() => s.open === 0, { name: 'the connection closed' });
   });
 
+  it('keeps a connection for the next call under the same policy, never for another policy', async () => {
+    const s = await serve((_req, res) => res.end('ok'));
+    const policy = new OutboundPolicy([s.origin]);
+    for (let i = 0; i < 3; i++) {
+      expect(await readAll(await outboundFetch(policy, get(`${s.origin}/${i}`), LIMITS))).toBe(
+        'ok',
+      );
+    }
+    expect(s.connections).toBe(1);
+    // The same grant in another policy (another actor's) opens a connection of its own.
+    const other = new OutboundPolicy([s.origin]);
+    expect(await readAll(await outboundFetch(other, get(`${s.origin}/x`), LIMITS))).toBe('ok');
+    expect(s.connections).toBe(2);
+  });
+
+  it('a body left unread takes its connection down instead of handing it on', async () => {
+    const s = await serve((_req, res) => {
+      res.writeHead(200);
+      res.write('start');
+    });
+    const policy = new OutboundPolicy([s.origin]);
+    const res = await outboundFetch(policy, get(`${s.origin}/`), LIMITS);
+    res.cancel();
+    await until(() => s.open === 0, { name: 'the connection closed' });
+    const again = await outboundFetch(policy, get(`${s.origin}/`), LIMITS);
+    again.cancel();
+    expect(s.connections).toBe(2);
+  });
+
   it("the caller's signal aborts with its reason", async () => {
     const s = await serve(() => {});
     const ac = new AbortController();

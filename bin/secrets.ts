@@ -19,6 +19,7 @@ import {
   shortKey,
   type LatticeClient,
 } from '../lattice/index.ts';
+import { seedFromFile } from './sign.ts';
 
 /** A curve seed as text: `SX` then base32 (58 characters in all). */
 const SEED_RE = /^SX[A-Z2-7]{56}$/;
@@ -77,22 +78,13 @@ export async function loadSecretsSeed(value: string, flag = '--secrets-key'): Pr
   if (/^S[A-Z2-7]{57}$/.test(v)) {
     throw bad(`${flag}: an nkeys seed of another type; a secrets key is a curve seed (SX…)`);
   }
-  let text: string;
-  try {
-    text = await readFile(value, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-    throw bad(
-      `${flag}: cannot read key file ${value} (${code}); give a secrets seed (SX…) or a file holding one`,
-    );
-  }
-  const seed = text
-    .split(/\r?\n/)
-    .map((l) => l.trim())
-    .find((l) => SEED_RE.test(l));
-  if (seed === undefined) {
-    throw bad(`${flag}: ${value} holds no secrets seed (a line SX…, from weft secret init --out)`);
-  }
+  const seed = await seedFromFile(
+    flag,
+    value,
+    SEED_RE,
+    'a secrets seed (SX…)',
+    'secrets seed (a line SX…, from weft secret init --out)',
+  );
   try {
     secretsPublicKey(seed);
   } catch (err) {

@@ -43,23 +43,45 @@ export async function keysNew(out: string | undefined): Promise<string> {
   return `public: ${pub}\n(seed written to ${out})\n`;
 }
 
-/** The seed given as `--issuer`: the seed itself, or a file holding it (first seed line). */
-export async function loadIssuerSeed(value: string): Promise<string> {
-  if (SEED_RE.test(value)) return value;
+/**
+ * The first line of file `path` that `seedRe` matches: how a seed flag takes a file. Errors are
+ * WEFT_ERR_BAD_REQUEST naming `flag` and the file, never the text read; `kind` says what was
+ * expected (`an issuer seed (SA…)`), `noSeed` what the file lacked.
+ */
+export async function seedFromFile(
+  flag: string,
+  path: string,
+  seedRe: RegExp,
+  kind: string,
+  noSeed: string,
+): Promise<string> {
   let text: string;
   try {
-    text = await readFile(value, 'utf8');
+    text = await readFile(path, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
     throw bad(
-      `--issuer: cannot read key file ${value} (${code}); give an issuer seed (SA…) or a file holding one`,
+      `${flag}: cannot read key file ${path} (${code}); give ${kind} or a file holding one`,
     );
   }
   const seed = text
     .split(/\r?\n/)
     .map((l) => l.trim())
-    .find((l) => SEED_RE.test(l));
-  if (seed === undefined) throw bad(`--issuer: ${value} holds no nkeys seed (a line SA…)`);
+    .find((l) => seedRe.test(l));
+  if (seed === undefined) throw bad(`${flag}: ${path} holds no ${noSeed}`);
+  return seed;
+}
+
+/** The seed given as `--issuer`: the seed itself, or a file holding it (first seed line). */
+export async function loadIssuerSeed(value: string): Promise<string> {
+  if (SEED_RE.test(value)) return value;
+  const seed = await seedFromFile(
+    '--issuer',
+    value,
+    SEED_RE,
+    'an issuer seed (SA…)',
+    'nkeys seed (a line SA…)',
+  );
   try {
     issuerPublicKey(seed);
   } catch (err) {

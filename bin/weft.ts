@@ -186,6 +186,13 @@ function endProgress(): void {
   bar.end();
 }
 
+/** On SIGINT or SIGTERM: `stop`, then exit 0 (a long-running command's end). */
+function stopOnSignals(stop: () => Promise<unknown>): void {
+  const end = (): void => void stop().finally(() => process.exit(0));
+  process.once('SIGINT', end);
+  process.once('SIGTERM', end);
+}
+
 /** `--progress`: show progress even when stderr is not a terminal. */
 function progressFlag(values: Record<string, unknown>): void {
   if (values['progress'] === true) bar = new Progress({ forced: true });
@@ -659,12 +666,7 @@ async function main(argv: string[]): Promise<number> {
           ...(r.memoryMiB === undefined ? {} : { limits: { memoryMiB: r.memoryMiB } }),
         });
         print(`serving ${r.module} at ${server.url}/`);
-        const stop = async () => {
-          await server.close();
-          process.exit(0);
-        };
-        process.once('SIGINT', () => void stop());
-        process.once('SIGTERM', () => void stop());
+        stopOnSignals(() => server.close());
         return -1;
       }
       return runCommand({
@@ -728,13 +730,10 @@ async function main(argv: string[]): Promise<number> {
       });
       const tracing = await setupTracing('weft-host', env, c.log);
       await host.start();
-      const stop = async () => {
+      stopOnSignals(async () => {
         await host.stop();
         await tracing?.shutdown();
-        process.exit(0);
-      };
-      process.once('SIGINT', () => void stop());
-      process.once('SIGTERM', () => void stop());
+      });
       return -1;
     }
     case 'gateway': {
@@ -764,13 +763,10 @@ async function main(argv: string[]): Promise<number> {
         process.stderr.write(`weft: ${(err as Error).message}${code}\n`);
         process.exit(1);
       });
-      const stop = async () => {
+      stopOnSignals(async () => {
         await gateway.stop();
         await tracing?.shutdown();
-        process.exit(0);
-      };
-      process.once('SIGINT', () => void stop());
-      process.once('SIGTERM', () => void stop());
+      });
       return -1;
     }
     case 'ui': {
@@ -793,12 +789,7 @@ async function main(argv: string[]): Promise<number> {
         process.stderr.write(`weft: ${(err as Error).message}${code}\n`);
         void ui.stop().finally(() => process.exit(1));
       });
-      const stop = async () => {
-        await ui.stop();
-        process.exit(0);
-      };
-      process.once('SIGINT', () => void stop());
-      process.once('SIGTERM', () => void stop());
+      stopOnSignals(() => ui.stop());
       return -1;
     }
     case 'push': {

@@ -47,6 +47,13 @@ const HTTPD_WASM = join(root, 'actors', 'dist', 'httpd.wasm');
 const FETCH_WASM = join(root, 'actors', 'dist', 'fetch.wasm');
 const HELLO_CGI = join(root, 'bench', '.build', 'hello.cgi');
 
+/** A row to load: its URL, or why it is skipped. */
+interface Target {
+  name: string;
+  url?: string;
+  skip?: string;
+}
+
 interface Row {
   name: string;
   rps: number;
@@ -190,7 +197,7 @@ async function deployAndProbe(
   yaml: string,
   url: string,
   expected: string,
-): Promise<{ url?: string; skip?: string; firstMs?: number }> {
+): Promise<{ url: string; firstMs: number } | { url?: undefined; skip: string }> {
   await writeFile(file, yaml);
   const t0 = performance.now();
   await deployApplication(client, parseManifest(yaml, file), file);
@@ -260,18 +267,41 @@ spec:
       `${gatewayUrl}/hello?name=bench`,
       'Hello, bench!\n',
     );
-    const deployMs = first.firstMs ?? NaN;
+    const deployMs = first.url === undefined ? NaN : first.firstMs;
     log(`  ${deployMs} ms`);
+
+    /**
+     * A row served by an application deployed now: its URL once it answers the hello, or why it
+     * is skipped (its module not built, or no 200 in time).
+     */
+    const deployedRow = async (
+      name: string,
+      module: string,
+      app: string,
+      yaml: string,
+      url: string,
+    ): Promise<Target & { firstMs?: number }> => {
+      if (!existsSync(module)) return { name, skip: `no ${module} (npm run build:actors)` };
+      const r = await deployAndProbe(
+        client,
+        join(dir, `${app}.yaml`),
+        yaml,
+        url,
+        'Hello, bench!\n',
+      );
+      return r.url === undefined
+        ? { name, skip: r.skip }
+        : { name, url: r.url, firstMs: r.firstMs };
+    };
 
     // The proxy actor, as a second application in the same lattice, deployed after the deploy
     // timing above so that figure stays the WCGI hello's alone.
-    const proxyUrl = `${gatewayUrl}/proxy/hello?name=bench`;
-    const proxy: { name: string; url?: string; skip?: string } = { name: 'proxy-lattice' };
-    if (!existsSync(HTTPD_WASM)) {
-      proxy.skip = `no ${HTTPD_WASM} (npm run build:actors)`;
-    } else {
-      log('deploy the proxy actor (httpd.wasm)...');
-      const proxyYaml = `apiVersion: weft/v1
+    log('deploy the proxy actor (httpd.wasm)...');
+    const proxy = await deployedRow(
+      'proxy-lattice',
+      HTTPD_WASM,
+      'proxy',
+      `apiVersion: weft/v1
 kind: Application
 metadata: { name: bench-proxy, version: 1.0.0 }
 spec:
@@ -281,17 +311,10 @@ spec:
       mode: proxy
       instances: ${PROXY_INSTANCES}
       routes: [{ path: /proxy/... }]
-`;
-      const r = await deployAndProbe(
-        client,
-        join(dir, 'proxy.yaml'),
-        proxyYaml,
-        proxyUrl,
-        'Hello, bench!\n',
-      );
-      Object.assign(proxy, r.url ? { url: r.url } : { skip: r.skip });
-      if (r.url) log(`  first 200 after ${r.firstMs} ms`);
-    }
+`,
+      `${gatewayUrl}/proxy/hello?name=bench`,
+    );
+    if (proxy.url) log(`  first 200 after ${proxy.firstMs} ms`);
     const { m: nm } = await procs.start(
       node,
       [
@@ -304,11 +327,11 @@ spec:
 
     // WCGI with one outbound HTTP call per request (actors/fetch through weft_http, the policy
     // checked on each), to the node:http server that the node-http row calls directly.
-    const outbound: { name: string; url?: string; skip?: string } = { name: 'wcgi-outbound' };
-    if (!existsSync(FETCH_WASM)) {
-      outbound.skip = `no ${FETCH_WASM} (npm run build:actors)`;
-    } else {
-      const outboundYaml = `apiVersion: weft/v1
+    const outbound = await deployedRow(
+      'wcgi-outbound',
+      FETCH_WASM,
+      'outbound',
+      `apiVersion: weft/v1
 kind: Application
 metadata: { name: bench-outbound, version: 1.0.0 }
 spec:
@@ -318,22 +341,22 @@ spec:
       env: { UPSTREAM: "${nodeUrl}" }
       capabilities: { outboundHttp: ["${nodeUrl}"] }
       routes: [{ path: /fetch }]
-`;
-      const url = `${gatewayUrl}/fetch?path=${encodeURIComponent('/hello?name=bench')}`;
-      const r = await deployAndProbe(
-        client,
-        join(dir, 'outbound.yaml'),
-        outboundYaml,
-        url,
-        'Hello, bench!\n',
-      );
-      Object.assign(outbound, r.url ? { url: r.url } : { skip: r.skip });
-    }
+`,
+      `${gatewayUrl}/fetch?path=${encodeURIComponent('/hello?name=bench')}`,
+    );
 
     // The lattice floor: an actor no host may run (its spread matches no host), answered by
     // bench/floor.ts instead, so the row costs the gateway and NATS and nothing else.
-    const floor: { name: string; url?: string; skip?: string } = { name: 'lattice-floor' };
-    const floorYaml = `apiVersion: weft/v1
+    await procs.start(
+      node,
+      [join(root, 'bench', 'floor.ts'), nats.url, lattice, 'floor'],
+      /floor ready/,
+    );
+    const floor = await deployedRow(
+      'lattice-floor',
+      HELLO_WASM,
+      'floor',
+      `apiVersion: weft/v1
 kind: Application
 metadata: { name: bench-floor, version: 1.0.0 }
 spec:
@@ -342,28 +365,14 @@ spec:
       module: ${HELLO_WASM}
       spread: [{ name: nowhere, requirements: { weft-bench: floor-only } }]
       routes: [{ path: /floor }]
-`;
-    await procs.start(
-      node,
-      [join(root, 'bench', 'floor.ts'), nats.url, lattice, 'floor'],
-      /floor ready/,
+`,
+      `${gatewayUrl}/floor?name=bench`,
     );
-    Object.assign(
-      floor,
-      await deployAndProbe(
-        client,
-        join(dir, 'floor.yaml'),
-        floorYaml,
-        `${gatewayUrl}/floor?name=bench`,
-        'Hello, bench!\n',
-      ),
-    );
-    delete (floor as { firstMs?: number }).firstMs;
     await client.close();
 
     // Start every server first, then run the rows in interleaved rounds and keep each row's
     // median: the machine's noise then falls on all rows alike.
-    const targets: { name: string; url?: string; skip?: string }[] = [
+    const targets: Target[] = [
       { name: 'wcgi-lattice', url: `${gatewayUrl}/hello?name=bench` },
       proxy,
       outbound,

@@ -128,6 +128,10 @@ export const GLOBAL_OPTIONS: Readonly<Record<string, OptionSpec>> = {
 };
 
 const json: OptionSpec = { type: 'boolean', description: 'JSON for programs, not a table' };
+const progress: OptionSpec = {
+  type: 'boolean',
+  description: 'show progress even when stderr is not a terminal (also WEFT_PROGRESS=1)',
+};
 
 export const COMMANDS: readonly CommandSpec[] = [
   {
@@ -367,10 +371,7 @@ export const COMMANDS: readonly CommandSpec[] = [
         description: 'wait until every actor runs as wanted, with a progress bar (the default)',
       },
       'no-wait': { type: 'boolean', description: 'return once stored, without waiting' },
-      progress: {
-        type: 'boolean',
-        description: 'show progress even when stderr is not a terminal (also WEFT_PROGRESS=1)',
-      },
+      progress,
       version: {
         type: 'string',
         value: 'V',
@@ -424,10 +425,7 @@ export const COMMANDS: readonly CommandSpec[] = [
         value: 'NAME:TAG',
         description: 'also tag it, for manifests that say module: NAME:TAG',
       },
-      progress: {
-        type: 'boolean',
-        description: 'show progress even when stderr is not a terminal (also WEFT_PROGRESS=1)',
-      },
+      progress,
     },
     files: true,
     lattice: true,

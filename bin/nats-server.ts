@@ -165,8 +165,8 @@ export interface NatsClusterHandle {
   stop(opts?: { keepDir?: boolean }): Promise<void>;
 }
 
-/** A free TCP port on 127.0.0.1 (asked of the kernel, then released). */
-function freePort(): Promise<number> {
+/** A free TCP port on 127.0.0.1 (asked of the kernel, then released): nothing listens on it. */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once('error', reject);

@@ -5,7 +5,7 @@
  * never values; `rm` removes one; `key` prints the published public key. Also the seed loading
  * that `weft host --secrets-key` and `weft up` use.
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import {
@@ -19,7 +19,7 @@ import {
   shortKey,
   type LatticeClient,
 } from '../lattice/index.ts';
-import { seedFromFile } from './sign.ts';
+import { seedFromFile, writeSeed } from './sign.ts';
 
 /** A curve seed as text: `SX` then base32 (58 characters in all). */
 const SEED_RE = /^SX[A-Z2-7]{56}$/;
@@ -91,19 +91,6 @@ export async function loadSecretsSeed(value: string, flag = '--secrets-key'): Pr
     throw bad(`${flag}: ${value}: ${(err as Error).message}`);
   }
   return seed;
-}
-
-/** Write `seed` to a new file of mode 0600; an existing file is never overwritten. */
-async function writeSeed(out: string, seed: string): Promise<void> {
-  await writeFile(out, `${seed}\n`, { mode: 0o600, flag: 'wx' }).catch(
-    (err: NodeJS.ErrnoException) => {
-      throw bad(
-        err.code === 'EEXIST'
-          ? `${out} exists already; not overwriting a key (choose another --out)`
-          : `cannot write the seed to ${out}: ${err.code ?? err.message}`,
-      );
-    },
-  );
 }
 
 /** stdin as text (the value of `weft secret put NAME` without --value or --from-file). */

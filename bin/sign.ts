@@ -31,6 +31,12 @@ function bad(message: string): WeftError {
 export async function keysNew(out: string | undefined): Promise<string> {
   const { publicKey: pub, seed } = createIssuerKey();
   if (out === undefined) return `public: ${pub}\nseed: ${seed}\n`;
+  await writeSeed(out, seed);
+  return `public: ${pub}\n(seed written to ${out})\n`;
+}
+
+/** Write `seed` to a new file of mode 0600; an existing file is never overwritten. */
+export async function writeSeed(out: string, seed: string): Promise<void> {
   await writeFile(out, `${seed}\n`, { mode: 0o600, flag: 'wx' }).catch(
     (err: NodeJS.ErrnoException) => {
       throw bad(
@@ -40,7 +46,6 @@ export async function keysNew(out: string | undefined): Promise<string> {
       );
     },
   );
-  return `public: ${pub}\n(seed written to ${out})\n`;
 }
 
 /**

@@ -3,7 +3,7 @@
 // with apt-get when this user may (root, or passwordless sudo): nats-server, and clang with
 // wasi-libc to build the actors. `--bench` also asks for lighttpd (the classic-CGI baseline;
 // the bench skips that row when it cannot be had); `--test` asks for chromium (the dashboard's
-// browser test drives it headless). Plain JavaScript: runs on any Node.
+// browser test drives it headless) and zsh (to check its completion script). Plain JavaScript.
 // Set WEFT_NO_INSTALL=1 to only check.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -41,6 +41,8 @@ const missing = [];
 if (!has(natsServer)) missing.push('nats-server');
 if (!canBuildWasm()) missing.push('clang', 'lld', 'wasi-libc', 'libclang-rt-dev-wasm32');
 if (test && !existsSync(process.env.WEFT_CHROMIUM ?? '/usr/bin/chromium')) missing.push('chromium');
+// zsh: to check the completion script `weft completion zsh` prints.
+if (test && !has('zsh')) missing.push('zsh');
 const optional = bench && !has('lighttpd', ['-v']) ? ['lighttpd'] : [];
 
 if (missing.length + optional.length === 0) process.exit(0);

@@ -38,6 +38,9 @@ export function gatewayReadiness(s: GatewayState): Readiness {
 
 type RequestLabels = 'app' | 'actor' | 'route' | 'status_class';
 
+/** Duration series kept looked up; past this many the cache starts again. */
+const MAX_CACHED_SERIES = 1024;
+
 export class GatewayMetrics implements HealthSource {
   readonly registry = new Registry();
   readonly nats = new NatsConnectionMetrics(this.registry);
@@ -45,6 +48,7 @@ export class GatewayMetrics implements HealthSource {
   readonly #duration: Histogram<RequestLabels>;
   readonly #errors: Counter<'app' | 'actor' | 'code'>;
   readonly #inFlight: Gauge;
+  readonly #durations = new Map<string, Histogram.Internal<RequestLabels>>();
 
   constructor(opts: { routes: () => number; readiness: () => Readiness }) {
     this.readiness = opts.readiness;
@@ -87,20 +91,36 @@ export class GatewayMetrics implements HealthSource {
     });
   }
 
-  /** Start timing one request; call `done` once with its route (if any) and status. */
-  request(): { done(route: RouteEntry | undefined, status: number, errorCode?: string): void } {
-    const t0 = performance.now();
+  /** One request begins: its start time, to give back to `done`. */
+  start(): number {
     this.#inFlight.inc();
-    return {
-      done: (route, status, errorCode) => {
-        this.#inFlight.dec();
-        const where = { app: route?.app ?? '', actor: route?.actor ?? '' };
-        this.#duration.observe(
-          { ...where, route: route?.path ?? '', status_class: statusClass(status) },
-          (performance.now() - t0) / 1000,
-        );
-        if (errorCode !== undefined) this.#errors.inc({ ...where, code: errorCode });
-      },
-    };
+    return performance.now();
+  }
+
+  /** The request that began at `t0` was answered with `status`, for `route` if it matched one. */
+  done(t0: number, route: RouteEntry | undefined, status: number, errorCode?: string): void {
+    this.#inFlight.dec();
+    this.#durationOf(route, statusClass(status)).observe((performance.now() - t0) / 1000);
+    if (errorCode !== undefined) {
+      this.#errors.inc({ app: route?.app ?? '', actor: route?.actor ?? '', code: errorCode });
+    }
+  }
+
+  /** The duration series of a route and status class, looked up once (labels hashed once). */
+  #durationOf(route: RouteEntry | undefined, cls: string): Histogram.Internal<RequestLabels> {
+    const key = `${route?.app ?? ''}\n${route?.actor ?? ''}\n${route?.path ?? ''}\n${cls}`;
+    let child = this.#durations.get(key);
+    if (child === undefined) {
+      // Routes come and go with deployments: a bounded cache (the series themselves stay).
+      if (this.#durations.size >= MAX_CACHED_SERIES) this.#durations.clear();
+      child = this.#duration.labels({
+        app: route?.app ?? '',
+        actor: route?.actor ?? '',
+        route: route?.path ?? '',
+        status_class: cls,
+      });
+      this.#durations.set(key, child);
+    }
+    return child;
   }
 }

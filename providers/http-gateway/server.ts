@@ -305,7 +305,7 @@ export class Gateway {
     const { traceparent, traceId } = trace;
     const t0 = performance.now();
     let actor: string | undefined;
-    const timing = this.#metrics.request();
+    const started = this.#metrics.start();
     let route: RouteEntry | undefined;
     let errorCode: string | undefined;
     try {
@@ -362,21 +362,23 @@ export class Gateway {
           },
         );
       }
-      this.#log.debug(
-        {
-          invocationId,
-          traceId,
-          actor,
-          hostId: reply.hostId,
-          status: reply.head.status,
-          ms: performance.now() - t0,
-        },
-        'request served',
-      );
+      if (this.#log.isLevelEnabled('debug')) {
+        this.#log.debug(
+          {
+            invocationId,
+            traceId,
+            actor,
+            hostId: reply.hostId,
+            status: reply.head.status,
+            ms: performance.now() - t0,
+          },
+          'request served',
+        );
+      }
     } catch (err) {
       errorCode = this.#replyError(req, res, err, invocationId, actor, traceId);
     } finally {
-      timing.done(route, res.statusCode, errorCode);
+      this.#metrics.done(started, route, res.statusCode, errorCode);
       if (trace.span !== undefined) {
         endGatewayTrace(trace, res.statusCode, {
           method: req.method ?? 'GET',

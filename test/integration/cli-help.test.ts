@@ -6,11 +6,11 @@
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, writeFile } from 'node:fs/promises';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { COMMANDS, CommandGroup, commandHelp } from '../../bin/commands.ts';
+import { freePort } from '../../bin/nats-server.ts';
 import { weft, type CliResult } from '../helpers/cli.ts';
 import { ROOT } from '../helpers/stack.ts';
 
@@ -27,18 +27,6 @@ async function limited<T, R>(items: T[], n: number, fn: (x: T) => Promise<R>): P
     out.push(...(await Promise.all(items.slice(i, i + n).map(fn))));
   }
   return out;
-}
-
-/** A TCP port on 127.0.0.1 where nothing listens. */
-function closedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 const noStack = (r: CliResult) => expect(r.stderr).not.toMatch(/^\s+at /m);
@@ -101,7 +89,7 @@ describe('mistakes say what to do next', () => {
   });
 
   it('no NATS: start one with weft up, or pass --nats', async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const r = await weft(['get', 'hosts', '--nats', `nats://127.0.0.1:${port}`]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`cannot connect to NATS at nats://127.0.0.1:${port}`);
@@ -192,8 +180,8 @@ describe('weft completion', () => {
     }
   });
 
-  const zsh = spawnSync('zsh', ['--version']).status === 0;
-  it.skipIf(!zsh)('zsh: a valid script', async () => {
+  // npm test installs zsh (scripts/ensure-tools.mjs --test).
+  it('zsh: a valid script', async () => {
     const r = await weft(['completion', 'zsh']);
     expect(r.code).toBe(0);
     expect(r.stdout.startsWith('#compdef weft\n')).toBe(true);

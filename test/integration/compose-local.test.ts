@@ -8,12 +8,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { natsServerBin } from '../../bin/nats-server.ts';
+import { freePort, natsServerBin } from '../../bin/nats-server.ts';
 import { weft } from '../helpers/cli.ts';
 import { probedPorts } from '../helpers/compose-check.ts';
 import { ROOT } from '../helpers/stack.ts';
@@ -42,17 +41,6 @@ afterAll(async () => {
   await Promise.all(procs.filter((p) => p.name.startsWith('nats')).map(stop));
   if (stateDir !== undefined) await rm(stateDir, { recursive: true, force: true });
 }, 60_000);
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 function start(name: string, cmd: string, args: string[], env: NodeJS.ProcessEnv): void {
   const child = spawn(cmd, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -3,7 +3,6 @@
  * comes up), and routes whose actor no host runs (503 with a code).
  */
 import { rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { expect, inject, it } from 'vitest';
@@ -14,20 +13,12 @@ import {
   deployApplication,
   parseManifest,
 } from '../../lattice/index.ts';
+import { freePort } from '../../bin/nats-server.ts';
 import { Gateway } from '../../providers/http-gateway/index.ts';
 import { startNatsServer } from '../helpers/nats-server.ts';
 import { ACTORS_DIST, newLattice, oneActorManifest, startStack } from '../helpers/stack.ts';
 import { until } from '../helpers/until.ts';
 import { captureLogs } from '../helpers/log-capture.ts';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 it('answers 503 with a code when no host runs the routed actor', async () => {
   const stack = await startStack(inject('natsUrl'), { hosts: 0 });

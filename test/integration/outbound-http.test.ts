@@ -10,6 +10,7 @@ import {
   type OutboundResponse,
 } from '../../host/outbound/http.ts';
 import { OutboundPolicy } from '../../lattice/allowlist.ts';
+import { freePort } from '../../bin/nats-server.ts';
 import { until } from '../helpers/until.ts';
 
 interface Seen {
@@ -77,16 +78,6 @@ async function serve(
   };
   servers.push(t);
   return t;
-}
-
-/** A port with nothing listening: bound, then closed. */
-async function deadPort(): Promise<number> {
-  const s = createServer();
-  s.listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
 }
 
 const LIMITS: OutboundLimits = { timeoutMs: 5_000, maxResponseBytes: 1 << 20 };
@@ -620,7 +611,7 @@ describe('outboundFetch: bad input and failures', () => {
   });
 
   it('a granted port with nothing listening is a connect error', async () => {
-    const port = await deadPort();
+    const port = await freePort();
     const err = await failure(
       outboundFetch(
         new OutboundPolicy([`http://127.0.0.1:${port}`]),

@@ -11,6 +11,7 @@ import { createServer, type Server } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { freePort } from '../../bin/nats-server.ts';
 import { weft } from '../helpers/cli.ts';
 import { captureLogs } from '../helpers/log-capture.ts';
 import { FIXTURES_DIST, startStack, type Stack } from '../helpers/stack.ts';
@@ -40,15 +41,6 @@ async function echoServer(): Promise<Echo> {
   return e;
 }
 
-/** A port on 127.0.0.1 where nothing listens (it was free a moment ago). */
-async function closedPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
 let echo: Echo;
 let ungranted: Echo;
 let refused = 0;
@@ -56,7 +48,7 @@ let refused = 0;
 beforeAll(async () => {
   echo = await echoServer();
   ungranted = await echoServer();
-  refused = await closedPort();
+  refused = await freePort();
 });
 
 afterAll(async () => {

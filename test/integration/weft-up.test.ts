@@ -55,6 +55,23 @@ it('serves the example application and cleans up on SIGTERM', async () => {
   expect(res.status).toBe(200);
   expect(await res.text()).toContain('up');
 
+  // The banner says where the metrics, health and dashboard are, and each answers there.
+  const out = up.output();
+  const m = /metrics {2}host (\S+) {3}gateway (\S+)/.exec(out);
+  const h = /health {3}host (\S+) {4}gateway (\S+)/.exec(out);
+  const dashboard = /dashboard {2}(\S+)/.exec(out)?.[1];
+  expect(m && h && dashboard).toBeTruthy();
+  const hostMetrics = await (await fetch(m![1]!)).text();
+  expect(hostMetrics).toMatch(/^weft_invocations_total\{.*actor="hello".*\} [1-9]/m);
+  const gatewayMetrics = await (await fetch(m![2]!)).text();
+  expect(gatewayMetrics).toMatch(
+    /^weft_http_request_duration_seconds_count\{.*actor="hello".*\} [1-9]/m,
+  );
+  for (const url of [h![1]!, h![2]!]) expect((await fetch(url)).status).toBe(200);
+  const page = await fetch(dashboard!);
+  expect(page.status).toBe(200);
+  expect(page.headers.get('content-type')).toContain('text/html');
+
   up.kill('SIGTERM');
   expect(await up.exited).toBe(0);
   await until(() => !alive(natsPid), { name: 'nats-server stopped', timeoutMs: 10_000 });

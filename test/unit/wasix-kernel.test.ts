@@ -5,42 +5,20 @@
  * socket options and addresses, and the listen policy.
  */
 import { describe, expect, it } from 'vitest';
-import { Kernel } from '../../host/wasix/kernel.ts';
+import { kernelHarness } from '../helpers/kernel.ts';
 
 const AGAIN = 6;
 const ACCES = 2;
 
 function setup(listenPorts = [80]) {
-  const memory = new WebAssembly.Memory({ initial: 1, maximum: 2, shared: true });
   const listened: number[] = [];
   const denied: number[] = [];
-  const k = new Kernel({
-    memory,
-    args: ['t'],
-    env: {},
-    preopens: [],
-    stdout: { write: () => undefined },
-    stderr: { write: () => undefined },
+  const h = kernelHarness({
     listenPorts: new Set(listenPorts),
-    pid: 42,
     onListen: (p) => listened.push(p),
     onDenied: (p) => denied.push(p),
-    spawnThread: () => undefined,
-    joinThread: () => Promise.resolve(),
-    exit: () => undefined,
   });
-  const view = new DataView(memory.buffer);
-  const u8 = new Uint8Array(memory.buffer);
-  const call = (name: string, ...args: (number | bigint)[]) => k.call(name, args);
-  const u32 = (p: number) => view.getUint32(p, true);
-  /** Write an inet4 addr_port at 1000. */
-  const addr = (port: number, ip = [0, 0, 0, 0]): number => {
-    u8.fill(0, 1000, 1110);
-    view.setUint8(1000, 1);
-    view.setUint16(1002, port, true);
-    u8.set(ip, 1004);
-    return 1000;
-  };
+  const { view, u8, call, u32, addr } = h;
   /** One iovec at 2000 pointing at 3000..3000+len, with `text` in it. */
   const iov = (text: string | number): number => {
     const bytes = typeof text === 'string' ? new TextEncoder().encode(text) : new Uint8Array(text);
@@ -57,7 +35,7 @@ function setup(listenPorts = [80]) {
     expect(call('sock_listen', fd, 16)).toBe(0);
     return fd;
   };
-  return { k, memory, view, u8, call, u32, addr, iov, read, listener, listened, denied };
+  return { ...h, iov, read, listener, listened, denied };
 }
 
 describe('WASIX kernel: sockets', () => {

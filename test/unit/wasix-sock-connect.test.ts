@@ -7,12 +7,12 @@
  * test/integration/sock-connect.test.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { Kernel } from '../../host/wasix/kernel.ts';
 import {
   OutboundSockets,
   type ConnectDenial,
   type ResolvedAddress,
 } from '../../host/wasix/outbound.ts';
+import { kernelHarness } from '../helpers/kernel.ts';
 
 const ACCES = 2;
 const CONNREFUSED = 14;
@@ -106,39 +106,15 @@ describe('OutboundSockets: the connect check', () => {
 });
 
 function setup(allow: string[], listenPorts = [80]) {
-  const memory = new WebAssembly.Memory({ initial: 1, maximum: 2, shared: true });
   const denied: ConnectDenial[] = [];
-  const k = new Kernel({
-    memory,
-    args: ['t'],
-    env: {},
-    preopens: [],
-    stdout: { write: () => undefined },
-    stderr: { write: () => undefined },
+  const { k, view, u8, call, addr } = kernelHarness({
     listenPorts: new Set(listenPorts),
-    pid: 42,
-    onListen: () => undefined,
-    onDenied: () => undefined,
     outbound: outbound(allow),
     onConnectDenied: (d) => denied.push(d),
-    spawnThread: () => undefined,
-    joinThread: () => Promise.resolve(),
-    exit: () => undefined,
   });
-  const view = new DataView(memory.buffer);
-  const u8 = new Uint8Array(memory.buffer);
-  const call = (name: string, ...args: (number | bigint)[]) => k.call(name, args);
   const socket = (): number => {
     expect(call('sock_open', 1, 1, 6, 100)).toBe(0);
     return view.getUint32(100, true);
-  };
-  /** An inet4 addr_port at 1000. */
-  const addr = (ip: number[], port: number): number => {
-    u8.fill(0, 1000, 1110);
-    view.setUint8(1000, 1);
-    view.setUint16(1002, port, true);
-    u8.set(ip, 1004);
-    return 1000;
   };
   /** `resolve(name, port)` into 8 addr_ip slots at 2000; the count at 1996. */
   const resolve = (name: string, port = 0) => {
@@ -160,7 +136,7 @@ function setup(allow: string[], listenPorts = [80]) {
 describe('WASIX kernel: sock_connect and resolve under the socket grants', () => {
   it('refuses an address no entry allows with EACCES, and reports why', () => {
     const t = setup(['tcp://10.1.2.3:5432']);
-    expect(t.call('sock_connect', t.socket(), t.addr([10, 1, 2, 4], 5432))).toBe(ACCES);
+    expect(t.call('sock_connect', t.socket(), t.addr(5432, [10, 1, 2, 4]))).toBe(ACCES);
     expect(t.denied).toEqual([
       {
         op: 'connect',
@@ -175,7 +151,7 @@ describe('WASIX kernel: sock_connect and resolve under the socket grants', () =>
     const t = setup(['tcp://*.svc.test:6379']);
     expect(await t.resolve('cache.svc.test')).toBe(0);
     expect(t.resolved()).toEqual(['10.0.0.5']);
-    expect(t.call('sock_connect', t.socket(), t.addr([10, 0, 0, 5], 6379))).toBe(ACCES);
+    expect(t.call('sock_connect', t.socket(), t.addr(6379, [10, 0, 0, 5]))).toBe(ACCES);
     expect(t.denied[0]).toMatchObject({
       op: 'connect',
       host: '10.0.0.5',
@@ -214,10 +190,10 @@ describe('WASIX kernel: sock_connect and resolve under the socket grants', () =>
 
   it("keeps loopback for the instance's own listeners: its own port not yet listening is ECONNREFUSED", () => {
     const t = setup([], [80, 8080]);
-    expect(t.call('sock_connect', t.socket(), t.addr([127, 0, 0, 1], 8080))).toBe(CONNREFUSED);
+    expect(t.call('sock_connect', t.socket(), t.addr(8080, [127, 0, 0, 1]))).toBe(CONNREFUSED);
     expect(t.denied).toEqual([]);
     // A loopback port it could never listen on is outbound, and not granted.
-    expect(t.call('sock_connect', t.socket(), t.addr([127, 0, 0, 1], 6379))).toBe(ACCES);
+    expect(t.call('sock_connect', t.socket(), t.addr(6379, [127, 0, 0, 1]))).toBe(ACCES);
     expect(t.denied).toMatchObject([{ op: 'connect', host: '127.0.0.1', port: 6379 }]);
   });
 });

@@ -51,6 +51,10 @@ it('serves the example application and cleans up on SIGTERM', async () => {
   const natsPid = Number(/"natsPid":(\d+),"msg":"nats-server started"/.exec(up.output())?.[1]);
   expect(natsPid).toBeGreaterThan(0);
   expect(alive(natsPid)).toBe(true);
+  // Should an assertion below fail, `weft up` is killed without its cleanup: stop its server too.
+  onTestFinished(() => {
+    if (alive(natsPid)) process.kill(natsPid, 'SIGKILL');
+  });
   const res = await fetch(`${up.url}/hello?name=up`);
   expect(res.status).toBe(200);
   expect(await res.text()).toContain('up');
@@ -84,6 +88,9 @@ it('up --cluster 3 runs the lattice on three routed servers, its buckets replica
   const pids = JSON.parse(/"natsPids":(\[[\d,]+\])/.exec(out)?.[1] ?? '[]') as number[];
   expect(pids).toHaveLength(3);
   for (const pid of pids) expect(alive(pid)).toBe(true);
+  onTestFinished(() => {
+    for (const pid of pids) if (alive(pid)) process.kill(pid, 'SIGKILL');
+  });
   const urls = /NATS {2}(\S+)/.exec(out)?.[1] ?? '';
   expect(urls.split(',')).toHaveLength(3);
   expect(out).toContain(`weft get hosts --nats ${urls}`);
